@@ -1,0 +1,58 @@
+# encoderlab: the two commands are `make book` and `make test` (see README.md).
+# Both start from nothing: they create .venv, install torch==2.13.0 and the pinned requirements.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard chapters/*.ipynb))
+
+# Identical, CPU-only, quiet runs everywhere.
+export CUDA_VISIBLE_DEVICES :=
+export PYTHONHASHSEED := 0
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: help install book test lint unit nbval html execute clean
+
+help:
+	@echo "make book     build the HTML book into _build/html from the committed notebook outputs"
+	@echo "make test     lint, unit tests, strict nbval on every chapter, then the HTML build"
+	@echo "make execute  re-execute every chapter notebook in place on CPU (after changing src/)"
+	@echo "make clean    remove _build (keeps .venv)"
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+book: html
+
+html: $(STAMP)
+	rm -rf _build/html _build/.doctrees
+	$(BIN)/jupyter-book build . --builder html --warningiserror --nitpick --keep-going
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests chapters
+
+unit: $(STAMP)
+	$(BIN)/pytest tests -q
+
+nbval: $(STAMP)
+	$(BIN)/pytest chapters -q --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=300
+
+test: lint unit nbval html
+
+execute: $(STAMP)
+	@for nb in $(NOTEBOOKS); do \
+	  echo "executing $$nb"; \
+	  $(BIN)/jupyter execute --inplace --timeout=600 --kernel_name=python3 "$$nb" || exit 1; \
+	done
+
+clean:
+	rm -rf _build

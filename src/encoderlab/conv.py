@@ -1,0 +1,78 @@
+"""Chapter 2: convolution arithmetic and the learned down/upsampling layers the seeds use.
+
+Causal convolution for video lives in :mod:`encoderlab.causal`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._validation import check_bool, check_channels, check_int, check_tensor
+
+__all__ = ["Downsample", "Upsample", "conv_output_size"]
+
+
+def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
+    """Output length of a convolution along one axis (the formula in the ``nn.Conv*d`` docs).
+
+    ``floor((size + 2*padding - dilation*(kernel_size - 1) - 1) / stride) + 1``. Raises ``ValueError`` when the
+    (padded) input is shorter than the dilated kernel.
+    """
+    check_int("size", size, min_value=1)
+    check_int("kernel_size", kernel_size, min_value=1)
+    check_int("stride", stride, min_value=1)
+    check_int("padding", padding, min_value=0)
+    check_int("dilation", dilation, min_value=1)
+    span = dilation * (kernel_size - 1) + 1
+    padded = size + 2 * padding
+    if padded < span:
+        raise ValueError(
+            f"the padded input ({size} + 2*{padding} = {padded}) is shorter than the dilated kernel ({span})"
+        )
+    return (padded - span) // stride + 1
+
+
+class Downsample(nn.Module):
+    """Latent-diffusion downsampling: halve H and W.
+
+    With ``with_conv`` (the default): pad one zero column on the right and one zero row at the bottom
+    (the "asymmetric padding"), then a 3x3 convolution with stride 2 and no padding. Without it: 2x2 average
+    pooling. ``(B, C, H, W) -> (B, C, ceil(H/2), ceil(W/2))`` with the conv, ``floor`` with pooling.
+    The parameter is named ``conv`` as in LDM and diffusers.
+    """
+
+    def __init__(self, in_channels: int, with_conv: bool = True) -> None:
+        super().__init__()
+        self.in_channels = check_int("in_channels", in_channels, min_value=1)
+        self.with_conv = check_bool("with_conv", with_conv)
+        if with_conv:
+            self.conv = nn.Conv2d(in_channels, in_channels, kernel_size=3, stride=2, padding=0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
+        check_channels("x", x, self.in_channels)
+        if self.with_conv:
+            return self.conv(F.pad(x, (0, 1, 0, 1), mode="constant", value=0.0))
+        return F.avg_pool2d(x, kernel_size=2, stride=2)
+
+
+class Upsample(nn.Module):
+    """Latent-diffusion upsampling: nearest-neighbour x2, then (with ``with_conv``) a 3x3 convolution, pad 1.
+
+    ``(B, C, H, W) -> (B, C, 2H, 2W)``. The parameter is named ``conv`` as in LDM and diffusers.
+    """
+
+    def __init__(self, in_channels: int, with_conv: bool = True) -> None:
+        super().__init__()
+        self.in_channels = check_int("in_channels", in_channels, min_value=1)
+        self.with_conv = check_bool("with_conv", with_conv)
+        if with_conv:
+            self.conv = nn.Conv2d(in_channels, in_channels, kernel_size=3, stride=1, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
+        check_channels("x", x, self.in_channels)
+        x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        return self.conv(x) if self.with_conv else x

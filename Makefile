@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-NOTEBOOKS := $(sort $(wildcard chapters/*.ipynb))
+NOTEBOOKS := $(sort $(wildcard chapters/*.ipynb)) $(sort $(wildcard assignments/*.ipynb))
 
 # Identical, CPU-only, quiet runs everywhere.
 export CUDA_VISIBLE_DEVICES :=
@@ -14,12 +14,13 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install book test lint unit nbval html execute clean
+.PHONY: help install book test lint unit nbval html execute assignments assignments-sync assignments-check clean
 
 help:
 	@echo "make book     build the HTML book into _build/html from the committed notebook outputs"
 	@echo "make test     lint, unit tests, strict nbval on every chapter, then the HTML build"
-	@echo "make execute  re-execute every chapter notebook in place on CPU (after changing src/)"
+	@echo "make execute  re-execute every chapter notebook and assignment master in place on CPU (after changing src/)"
+	@echo "make assignments  student notebooks and autograder zips for every assignment master -> _build/assignments/"
 	@echo "make clean    remove _build (keeps .venv)"
 
 install: $(STAMP)
@@ -38,21 +39,30 @@ html: $(STAMP)
 	$(BIN)/jupyter-book build . --builder html --warningiserror --nitpick --keep-going
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests chapters
+	$(BIN)/ruff check src tests chapters assignments book conftest.py
 
 unit: $(STAMP)
 	$(BIN)/pytest tests -q
 
 nbval: $(STAMP)
-	$(BIN)/pytest chapters -q --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=300
+	$(BIN)/pytest chapters assignments -q --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=300
 
-test: lint unit nbval html
+test: lint unit nbval html assignments-check
 
 execute: $(STAMP)
 	@for nb in $(NOTEBOOKS); do \
 	  echo "executing $$nb"; \
 	  $(BIN)/jupyter execute --inplace --timeout=600 --kernel_name=python3 "$$nb" || exit 1; \
 	done
+
+assignments: $(STAMP)
+	$(BIN)/python assignments/make_assignments.py build
+
+assignments-sync: $(STAMP)
+	$(BIN)/python assignments/make_assignments.py sync
+
+assignments-check: $(STAMP)
+	$(BIN)/python assignments/make_assignments.py check
 
 clean:
 	rm -rf _build

@@ -1,4 +1,4 @@
-"""nbval settings for the chapter notebooks (used by `make test`).
+"""nbval settings for the notebooks (chapters and assignment masters), used by `make test`.
 
 stderr is not compared: warnings print the kernel's temporary file path, which differs on every run.
 Everything a chapter wants checked is printed to stdout or returned as a value.

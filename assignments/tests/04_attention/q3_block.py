@@ -1,0 +1,13 @@
+from otter.test_files import test_case
+
+OK_FORMAT = False
+
+name = "q3_block"
+points = 3
+
+@test_case(points=None, hidden=False)
+def test_block_shape(MyAttnBlock):
+    import torch
+    x = torch.randn(1, 64, 4, 4)
+    assert MyAttnBlock(64)(x).shape == x.shape, 'the block keeps the shape'
+

@@ -289,6 +289,15 @@ def check_solutions(page_handle) -> list[str]:
             body.wait_for(state="visible", timeout=3_000)
         except Exception:  # noqa: BLE001 - reported as a problem of the page
             problems.append(f"{label!r} does not open when its title is clicked")
+    # <details> blocks (hidden cell inputs/outputs, sphinx-design dropdowns, {toggle}) open on their summary
+    for i, summary in enumerate(page_handle.query_selector_all("article details:not([open]) > summary")):
+        if not summary.is_visible():
+            continue  # inside something still closed
+        label = " ".join(summary.inner_text().split()) or f"details {i + 1}"
+        summary.scroll_into_view_if_needed()
+        summary.click()
+        if not summary.evaluate("(s) => s.parentElement.open"):
+            problems.append(f"{label!r} does not open when clicked")
     return problems
 
 
@@ -443,11 +452,13 @@ def break_page(html: str, page: Page) -> tuple[str, list[str]]:
         r'\1<p>left raw: $x^2 + y$</p><h4>Too deep</h4><p style="color:#c8c8c8">faint text</p>'
         r'<p style="width:2000px">a paragraph wider than any screen</p>'
         r'<div class="cell_output"><pre>interactive(children=(IntSlider(value=4), Output()))</pre></div>'
+        r'<details><summary onclick="event.preventDefault()">stuck shut</summary><p>never seen</p></details>'
         r'<script>console.error("boom from the page")</script>',
         [
             "raw TeX in the text",
             "a level is skipped",
             "widget saved without its state",
+            "'stuck shut' does not open when clicked",
             "low text contrast",
             "at 390 px",
             "at 1280 px",

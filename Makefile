@@ -20,6 +20,7 @@ help:
 	@echo "make book     build the HTML book into _build/html from the committed notebook outputs"
 	@echo "make test     lint, unit tests, strict nbval on every chapter, the HTML build, then the browser test"
 	@echo "make browser  build the HTML, then open every page offline in headless Chromium and check it"
+	@echo "              (BOOK_STRICT_A11Y=1 make browser: missing figure alt text and tiny figure text fail too)"
 	@echo "make screenshots  every page at desktop (1280 px) and phone (390 px) width into _build/screenshots/"
 	@echo "make execute  re-execute every chapter notebook in place on CPU (after changing src/)"
 	@echo "make clean    remove _build (keeps .venv)"

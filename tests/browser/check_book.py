@@ -24,7 +24,10 @@ Warnings (`AccessibilityWarning` in the summary; with BOOK_STRICT_A11Y=1 they fa
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
+import json
 import os
 import posixpath
 import re
@@ -167,6 +170,31 @@ def check_math(info: dict) -> list[str]:
     return problems
 
 
+@functools.cache
+def notebook_images(source: Path) -> dict[str, str]:
+    """Image file name as myst-nb writes it (sha256 of the bytes) -> where it is in the notebook."""
+    if source.suffix != ".ipynb" or not source.exists():
+        return {}
+    found = {}
+    cells = json.loads(source.read_text(encoding="utf-8"))["cells"]
+    for number, cell in enumerate(cells, start=1):
+        first = next(
+            (line.strip() for line in "".join(cell.get("source", "")).splitlines() if line.strip()), ""
+        )
+        for output in cell.get("outputs", []):
+            for mime, data in output.get("data", {}).items():
+                if mime in {"image/png", "image/jpeg"}:
+                    digest = hashlib.sha256(base64.b64decode("".join(data))).hexdigest()
+                    found[digest] = f"cell {number} ({first[:50]!r})"
+    return found
+
+
+def describe_image(page: Page, src: str) -> str:
+    name = posixpath.basename(src)
+    where = notebook_images(page.source).get(name.rsplit(".", 1)[0])
+    return f"{name} from {where}" if where else name
+
+
 def check_images(page: Page, info: dict) -> tuple[list[str], list[str]]:
     problems, accessibility = [], []
     for img in info["images"]:
@@ -180,7 +208,7 @@ def check_images(page: Page, info: dict) -> tuple[list[str], list[str]]:
             problems.append(f"image {name} has no alt text")
         elif img["inArticle"] and alt in {img["src"], posixpath.basename(img["src"])}:
             accessibility.append(
-                f"image {posixpath.basename(img['src'])} has no alt text of its own (alt is its file name)"
+                f"image {describe_image(page, img['src'])} has no alt text of its own (alt is its file name)"
                 + (": give its cell `mystnb: image: alt:` metadata" if img["fromNotebook"] else "")
             )
     return problems, accessibility
@@ -199,7 +227,7 @@ def image_dpi(path: Path) -> float | None:
     return float(dpi[0]) if dpi and dpi[0] > 1 else None
 
 
-def check_figure_sizes(info: dict, html_root: Path) -> list[str]:
+def check_figure_sizes(page: Page, info: dict, html_root: Path) -> list[str]:
     """Figures drawn wider than they are shown have unreadable text; taller than a screen, no overview."""
     warnings_ = []
     for img in info["images"]:
@@ -212,7 +240,7 @@ def check_figure_sizes(info: dict, html_root: Path) -> list[str]:
         if parts.scheme not in {"http", "https"} or not is_local(img["url"]):
             continue
         dpi = image_dpi(html_root / unquote(parts.path).lstrip("/"))
-        name = posixpath.basename(parts.path)
+        name = describe_image(page, parts.path)
         if dpi is None:
             continue
         inches = img["naturalWidth"] / dpi
@@ -349,7 +377,7 @@ def inspect_page(browser, base_url: str, html_root: Path, page: Page) -> tuple[l
         problems += check_math(info)
         image_problems, accessibility = check_images(page, info)
         problems += image_problems
-        accessibility += check_figure_sizes(info, html_root)
+        accessibility += check_figure_sizes(page, info, html_root)
         problems += check_widgets(info)
         problems += check_colab(page, info)
         problems += broken_links(info, base_url, html_root, html_root / f"{page.docname}.html")
@@ -373,8 +401,8 @@ def test_page(page: Page, base_url: str, browser):
     if STRICT_A11Y:
         problems += accessibility
     else:
-        for message in accessibility:
-            warnings.warn(f"{page.docname}: {message}", AccessibilityWarning, stacklevel=1)
+        for message in accessibility:  # reported against the page's source file
+            warnings.warn_explicit(message, AccessibilityWarning, str(page.source.relative_to(ROOT)), 0)
     if problems:
         pytest.fail(f"{page.docname}:\n  - " + "\n  - ".join(problems), pytrace=False)
 

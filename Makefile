@@ -14,11 +14,14 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install book test lint unit nbval html execute assignments assignments-sync assignments-check clean
+.PHONY: help install book test lint unit nbval html browser screenshots chromium execute assignments assignments-sync assignments-check clean
 
 help:
 	@echo "make book     build the HTML book into _build/html from the committed notebook outputs"
-	@echo "make test     lint, unit tests, strict nbval on every chapter, then the HTML build"
+	@echo "make test     lint, unit tests, strict nbval on every chapter, the HTML build, then the browser test"
+	@echo "make browser  build the HTML, then open every page offline in headless Chromium and check it"
+	@echo "              (BOOK_STRICT_A11Y=1 make browser: missing figure alt text and tiny figure text fail too)"
+	@echo "make screenshots  every page at desktop (1280 px) and phone (390 px) width into _build/screenshots/"
 	@echo "make execute  re-execute every chapter notebook and assignment master in place on CPU (after changing src/)"
 	@echo "make assignments  student notebooks and autograder zips for every assignment master -> _build/assignments/"
 	@echo "make clean    remove _build (keeps .venv)"
@@ -47,7 +50,25 @@ unit: $(STAMP)
 nbval: $(STAMP)
 	$(BIN)/pytest chapters assignments -q --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=300
 
-test: lint unit nbval html assignments-check
+# The browser test: Debian's Chromium driven by the pinned Playwright (never `playwright install`).
+# It is installed here when missing (CI runs as root; elsewhere through sudo), once, quietly.
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+chromium:
+	@test -x $(CHROMIUM) || { \
+	  echo "installing Debian's chromium (for the browser test)"; \
+	  $(SUDO) apt-get update -qq >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium fonts-dejavu-core fonts-liberation >/dev/null; }
+	@test -x $(CHROMIUM) || { echo "$(CHROMIUM) still missing after apt-get install chromium"; exit 1; }
+
+browser: html chromium
+	BOOK_CHROMIUM=$(CHROMIUM) $(BIN)/pytest tests/browser/check_book.py -q
+
+screenshots: html chromium
+	BOOK_CHROMIUM=$(CHROMIUM) $(BIN)/python tests/browser/screenshots.py _build/screenshots
+
+test: lint unit nbval html browser assignments-check
 
 execute: $(STAMP)
 	@for nb in $(NOTEBOOKS); do \

@@ -11,8 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 COMPONENTS = [
-    "Ch. 1  GroupNorm (and other norms)",
-    "Ch. 2  Convolutions, causal convolution",
+    "Ch. 1  GroupNorm",
+    "Ch. 2  Convolutions,\n           causal convolution",
     "Ch. 3  Residual block",
     "Ch. 4  Attention mid-block",
     "Ch. 5  Reparameterization",
@@ -27,40 +27,86 @@ SYSTEMS = [
 # USES[i][j]: how component i enters system j ("" = not used).
 USES = [
     ["GroupNorm(32)", "GroupNorm(32)", "per-frame GN", "InstanceNorm"],
-    ["asym. pad, nearest", "4x4 s2, transposed", "causal 3-D, stream", "strided k3"],
-    ["LDM block", "1x1 skip always", "causal 3-D block", "bottleneck"],
+    ["asym. pad,\nnearest", "4x4 stride 2,\ntransposed", "causal 3-D,\nstreaming", "strided k3"],
+    ["LDM block", "1x1 skip\nalways", "causal 3-D\nblock", "bottleneck"],
     ["single head", "4-head MHA", "per-frame", ""],
-    ["posterior", "ELBO, sampling", "posterior", ""],
-    ["swapped in (Ch. 6)", "", "", ""],
+    ["posterior", "ELBO,\nsampling", "posterior", ""],
+    ["swapped in\n(Ch. 6)", "", "", ""],
 ]
-COLOURS = ["#4c72b0", "#55a868", "#c44e52", "#8172b2", "#b08d2c", "#3a8fa8"]
+# Dark enough for white text, and tints of them for dark text: every label reads at WCAG AA (4.5:1) or better.
+COLOURS = ["#3b5b92", "#2d6a3e", "#a3333a", "#5e4b8b", "#7a5c10", "#21606f"]
+TEXT = "#1b1b1b"
+EMPTY = "#f2f2f2"
+TINT = 0.22  # share of the row colour in a used cell
+
+
+def _rgb(colour: str) -> tuple[float, float, float]:
+    return tuple(int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5))
+
+
+def _tint(colour: str) -> tuple[float, float, float]:
+    return tuple(TINT * c + (1 - TINT) for c in _rgb(colour))
+
+
+def contrast(fg, bg) -> float:
+    """WCAG 2 contrast ratio of two sRGB colours given as 0-1 triples."""
+
+    def lum(c):
+        lin = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in c]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    hi, lo = sorted((lum(fg), lum(bg)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
 
 
 def main() -> None:
-    fig, ax = plt.subplots(figsize=(11, 5.0))
+    for colour in COLOURS:  # the figure is only drawn with readable label colours
+        assert contrast((1, 1, 1), _rgb(colour)) >= 4.5, colour
+        assert contrast(_rgb(TEXT), _tint(colour)) >= 4.5, colour
+
+    # Drawn at the width it is shown (about 700 CSS px for 9 in): 11.5 pt text is about 12 px on screen.
+    fig, ax = plt.subplots(figsize=(9, 5.6))
     n_rows, n_cols = len(COMPONENTS), len(SYSTEMS)
-    x0 = 4.2
-    ax.set_xlim(0, x0 + 2.0 * n_cols)
-    ax.set_ylim(-0.6, n_rows + 1.6)
+    x0, col_w, row_h = 3.75, 1.85, 1.0
+    ax.set_xlim(0, x0 + col_w * n_cols)
+    ax.set_ylim(0, n_rows * row_h + 1.25)
     ax.axis("off")
     for j, name in enumerate(SYSTEMS):
-        ax.text(x0 + 2.0 * j + 1.0, n_rows + 0.75, name, ha="center", va="center", fontsize=10, weight="bold")
+        ax.text(
+            x0 + col_w * j + col_w / 2,
+            n_rows * row_h + 0.6,
+            name,
+            ha="center",
+            va="center",
+            fontsize=11,
+            weight="bold",
+            color=TEXT,
+            linespacing=1.15,
+        )
     for i, (name, colour) in enumerate(zip(COMPONENTS, COLOURS, strict=True)):
-        y = n_rows - 1 - i
-        ax.add_patch(plt.Rectangle((0.05, y + 0.08), 4.0, 0.84, color=colour))
-        ax.text(0.2, y + 0.5, name, va="center", fontsize=10.5, color="white", weight="bold")
+        y = (n_rows - 1 - i) * row_h
+        ax.add_patch(plt.Rectangle((0.02, y + 0.05), x0 - 0.12, row_h - 0.1, color=colour))
+        ax.text(0.15, y + row_h / 2, name, va="center", fontsize=12, color="white", weight="bold")
         for j in range(n_cols):
             use = USES[i][j]
-            face = colour if use else "#f4f4f4"
-            ax.add_patch(plt.Rectangle((x0 + 2.0 * j + 0.08, y + 0.08), 1.84, 0.84, color=face,
-                                       alpha=0.85 if use else 1.0))
+            face = _tint(colour) if use else EMPTY
+            ax.add_patch(
+                plt.Rectangle((x0 + col_w * j + 0.05, y + 0.05), col_w - 0.1, row_h - 0.1, color=face)
+            )
             if use:
-                ax.text(x0 + 2.0 * j + 1.0, y + 0.5, use, ha="center", va="center", fontsize=8.5, color="white")
-    ax.text(0.05, -0.35, "Part I builds the components (rows); Part II assembles them into the systems "
-            "of the seed documents (columns).", fontsize=9.5, color="#333333")
-    fig.tight_layout()
+                ax.text(
+                    x0 + col_w * j + col_w / 2,
+                    y + row_h / 2,
+                    use,
+                    ha="center",
+                    va="center",
+                    fontsize=11.5,
+                    color=TEXT,
+                    linespacing=1.1,
+                )
+    fig.tight_layout(pad=0.3)
     out = Path(__file__).with_name("map.png")
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=200)
     print(f"wrote {out.name}")
 
 

@@ -178,20 +178,26 @@ class AttnBlock(nn.Module):
         check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
         check_channels("x", x, self.in_channels)
 
+    def _tokens(self, x: torch.Tensor):
+        """q, k, v as contiguous ``(B, H*W, C)`` tokens: a 1x1 conv on a feature map is a Linear on its tokens."""
+        n = to_tokens(self.norm(x))  # (B, C, H, W) -> (B, H*W, C)
+        return (F.linear(n, proj.weight.flatten(1), proj.bias) for proj in (self.q, self.k, self.v))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)
         b, c, h, w = x.shape
-        n = self.norm(x)
-        # (B, C, H, W) -> (B, H*W, C) -> (B, 1, H*W, C): one head holding all C channels
-        q, k, v = (to_tokens(proj(n)).unsqueeze(1) for proj in (self.q, self.k, self.v))
-        out = attention(q, k, v, backend=self.backend)  # (B, 1, H*W, C)
-        return x + self.proj_out(from_tokens(out.squeeze(1), h, w))
+        q, k, v = self._tokens(x)  # each (B, H*W, C)
+        # one head holding all C channels: (B, 1, H*W, C). Contiguous tokens let SDPA use its fused kernel
+        # (on a transposed view it falls back to the explicit computation and stores the H*W x H*W scores).
+        out = attention(q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1), backend=self.backend).squeeze(1)
+        out = F.linear(out, self.proj_out.weight.flatten(1), self.proj_out.bias)  # proj_out, still on tokens
+        return x + from_tokens(out, h, w)
 
     def attention_map(self, x: torch.Tensor) -> torch.Tensor:
         """The block's attention matrix for ``x``: ``(B, H*W, H*W)``; row ``i`` is where position ``i`` looks."""
         self._check(x)
-        n = self.norm(x)
-        return attention_weights(to_tokens(self.q(n)), to_tokens(self.k(n)))
+        q, k, _ = self._tokens(x)
+        return attention_weights(q, k)
 
     def extra_repr(self) -> str:
         return f"in_channels={self.in_channels}, backend={self.backend!r}"

@@ -4,7 +4,7 @@ resolution grows, and our AttnBlock against diffusers' VAE attention with the sa
     .venv/bin/python benchmarks/bench_attention.py            # CPU (and CUDA when present)
     .venv/bin/python benchmarks/bench_attention.py --quick    # fewer sizes
 
-Prints Markdown tables of median times (ms) and peak activation memory (MiB). Timings depend on the machine and
+Prints Markdown tables of times (ms, fastest of several runs) and peak activation memory (MiB). Timings depend on the machine and
 its load; run it on an idle machine and compare ratios, not absolute numbers.
 """
 

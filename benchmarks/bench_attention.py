@@ -32,8 +32,8 @@ def backend_table(device: torch.device, dtype: torch.dtype, sizes, dims, repeats
             q, k, v = (torch.randn(1, 1, n, d, generator=gen, device=device, dtype=dtype) for _ in range(3))
             t_s = time_call(attention, q, k, v, backend="sdpa", repeats=repeats)
             t_e = time_call(attention, q, k, v, backend="explicit", repeats=repeats)
-            m_s = peak_memory(lambda q=q, k=k, v=v: attention(q, k, v, backend="sdpa"))
-            m_e = peak_memory(lambda q=q, k=k, v=v: attention(q, k, v, backend="explicit"))
+            m_s = peak_memory(attention, q, k, v, backend="sdpa")
+            m_e = peak_memory(attention, q, k, v, backend="explicit")
             with torch.no_grad():
                 diff = (attention(q, k, v, backend="sdpa").float() - attention(q, k, v, backend="explicit").float())
             print(f"| {n} | {d} | {t_s * 1e3:.2f} | {t_e * 1e3:.2f} | {t_e / t_s:.2f} | {m_s / MiB:.2f} | "

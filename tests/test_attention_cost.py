@@ -38,7 +38,18 @@ def test_peak_memory_sees_the_score_matrix_of_explicit_attention_only():
 
 def test_time_call_and_argument_checks():
     assert time_call(torch.randn, 10, repeats=2) > 0
+    threads = torch.get_num_threads()
+    seen = []
+    time_call(lambda: seen.append(torch.get_num_threads()), repeats=1, num_threads=1)
+    assert seen == [1, 1] and torch.get_num_threads() == threads  # warmup + 1 run, then restored
     with pytest.raises(TypeError, match="fn must be callable"):
         time_call(3)
     with pytest.raises(ValueError, match="repeats must be >= 1"):
         time_call(torch.randn, 3, repeats=0)
+
+
+def test_peak_memory_passes_keyword_arguments_and_rejects_other_devices():
+    q = torch.randn(1, 1, 256, 16)
+    assert peak_memory(attention, q, q, q, backend="explicit") >= 2 * 256 * 256 * 4
+    with pytest.raises(ValueError, match="CPU or CUDA memory"):
+        peak_memory(torch.randn, 3, device="meta")

@@ -41,26 +41,37 @@ def count_macs(fn: Callable, *args, **kwargs) -> int:
     return counter.get_total_flops() // 2
 
 
-def time_call(fn: Callable, *args, repeats: int = 5, warmup: int = 1, **kwargs) -> float:
+def time_call(fn: Callable, *args, repeats: int = 5, warmup: int = 1, num_threads: int | None = None,
+              **kwargs) -> float:
     """Wall-clock seconds of the fastest of ``repeats`` runs of ``fn(*args, **kwargs)`` after ``warmup`` runs,
     under ``torch.no_grad()``; CUDA work is synchronised before each clock reading.
 
     The minimum, as ``timeit`` recommends: other processes can only make a run slower, never faster, so the
-    fastest run is the least disturbed estimate of what the code itself costs.
+    fastest run is the least disturbed estimate of what the code itself costs. ``num_threads`` runs the CPU
+    work with that many threads (restored afterwards); one thread gives steady timings on a busy machine, where
+    waiting for a second thread can cost more than the work itself.
     """
     _check_callable(fn)
     check_int("repeats", repeats, min_value=1)
     check_int("warmup", warmup, min_value=0)
+    if num_threads is not None:
+        check_int("num_threads", num_threads, min_value=1)
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
     times = []
-    with torch.no_grad():
-        for i in range(warmup + repeats):
-            sync()
-            start = time.perf_counter()
-            fn(*args, **kwargs)
-            sync()
-            if i >= warmup:
-                times.append(time.perf_counter() - start)
+    previous_threads = torch.get_num_threads()
+    try:
+        if num_threads is not None:
+            torch.set_num_threads(num_threads)
+        with torch.no_grad():
+            for i in range(warmup + repeats):
+                sync()
+                start = time.perf_counter()
+                fn(*args, **kwargs)
+                sync()
+                if i >= warmup:
+                    times.append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(previous_threads)
     return min(times)
 
 
@@ -98,18 +109,20 @@ class _LiveTensors(TorchDispatchMode):
         return out
 
 
-def peak_memory(fn: Callable, *args, **kwargs) -> int:
+def peak_memory(fn: Callable, *args, device: torch.device | str | None = None, **kwargs) -> int:
     """Peak bytes of activation memory allocated while running ``fn(*args, **kwargs)`` under ``no_grad``.
 
-    On CUDA (when the first tensor argument lives there): ``torch.cuda.max_memory_allocated`` above what was
-    allocated before the call, which includes the kernels' workspaces. On the CPU: the largest total size of the
-    tensors that the call's operators return and that are alive at the same time (inputs and parameters
-    allocated before the call are not counted; a fused kernel's private scratch space is not seen).
+    On CUDA (``device``, or by default the device of the first tensor argument): ``torch.cuda.max_memory_allocated``
+    above what was allocated before the call, which includes the kernels' workspaces. On the CPU: the largest
+    total size of the tensors that the call's operators return and that are alive at the same time (inputs and
+    parameters allocated before the call are not counted; a fused kernel's private scratch space is not seen).
     """
     _check_callable(fn)
-    tensors = [a for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)]
-    if tensors and tensors[0].device.type == "cuda":
-        device = tensors[0].device
+    if device is None:
+        tensors = [a for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)]
+        device = tensors[0].device if tensors else torch.device("cpu")
+    device = torch.device(device)
+    if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         before = torch.cuda.memory_allocated(device)
@@ -117,6 +130,8 @@ def peak_memory(fn: Callable, *args, **kwargs) -> int:
             fn(*args, **kwargs)
         torch.cuda.synchronize(device)
         return torch.cuda.max_memory_allocated(device) - before
+    if device.type != "cpu":
+        raise ValueError(f"peak_memory measures CPU or CUDA memory, got device {device}")
     with torch.no_grad(), _LiveTensors() as tracker:
         fn(*args, **kwargs)
     return tracker.peak

@@ -4,9 +4,21 @@ Every chapter of the book builds one module of this package and proves that it c
 production implementation computes. The public API is re-exported here, one line per module.
 """
 
-from .attention import ATTN_TYPES, AttnBlock, LinAttnBlock, MidBlock, attention, make_attn
+from .attention import (
+    ATTN_TYPES,
+    AttnBlock,
+    LinAttnBlock,
+    MidBlock,
+    MultiHeadSelfAttention,
+    attention,
+    attention_weights,
+    from_tokens,
+    make_attn,
+    to_tokens,
+)
 from .conv import Downsample, Upsample, conv_output_size
-from .distributions import DiagonalGaussian
+from .cost import count_macs, peak_memory, time_call
+from .distributions import DiagonalGaussian, ELBOTerms, elbo_loss
 from .norm import GroupNorm, PerFrameGroupNorm, group_norm, per_frame_group_norm
 from .resnet import ResnetBlock
 from .utils import count_parameters, get_device, seed_everything
@@ -32,4 +44,13 @@ __all__ = [
     "make_attn",
     "per_frame_group_norm",
     "seed_everything",
+    "MultiHeadSelfAttention",
+    "attention_weights",
+    "from_tokens",
+    "to_tokens",
+    "count_macs",
+    "peak_memory",
+    "time_call",
+    "ELBOTerms",
+    "elbo_loss",
 ]

@@ -7,8 +7,23 @@ production implementation computes. The public API is re-exported here, one line
 from .attention import ATTN_TYPES, AttnBlock, LinAttnBlock, MidBlock, attention, make_attn
 from .conv import Downsample, Upsample, conv_output_size
 from .distributions import DiagonalGaussian
+from .encoder_nets import (
+    BlockBottleneck1d,
+    BlockBottleneck2d,
+    BlockBottleneck3d,
+    BlockPlain1d,
+    BlockPlain2d,
+    BlockPlain3d,
+    DecoderNet1d,
+    DecoderNet2d,
+    DecoderNet3d,
+    EncoderNet1d,
+    EncoderNet2d,
+    EncoderNet3d,
+)
 from .norm import GroupNorm, PerFrameGroupNorm, group_norm, per_frame_group_norm
 from .resnet import ResnetBlock
+from .summary import LayerSummary, layer_summary, parse_summary
 from .utils import count_parameters, get_device, seed_everything
 
 __version__ = "0.1.0"
@@ -32,4 +47,20 @@ __all__ = [
     "make_attn",
     "per_frame_group_norm",
     "seed_everything",
+    # Chapter 10: residual encoder networks and the seed-format layer summary
+    "BlockBottleneck1d",
+    "BlockBottleneck2d",
+    "BlockBottleneck3d",
+    "BlockPlain1d",
+    "BlockPlain2d",
+    "BlockPlain3d",
+    "DecoderNet1d",
+    "DecoderNet2d",
+    "DecoderNet3d",
+    "EncoderNet1d",
+    "EncoderNet2d",
+    "EncoderNet3d",
+    "LayerSummary",
+    "layer_summary",
+    "parse_summary",
 ]

@@ -244,18 +244,23 @@ def test_decoder_output_shape_property(order, data):
     assert net.shapes[-1] == tuple(math.ceil(s / 2**n) for s in size)
 
 
-def test_encoder_is_scale_invariant():
-    """Every stage ends in InstanceNorm'd paths and the first conv has no bias, so f(a x) == f(x) for a > 0
-    (up to the eps of InstanceNorm); a change that is not a rescaling does move the output."""
+def test_scale_invariance_needs_projection_shortcuts():
+    """With one block per stage every block has a projection shortcut, every path ends in an InstanceNorm and
+    the first conv has no bias, so f(a x) == f(x) for a > 0 (exactly with eps = 0). An identity shortcut
+    (two blocks per stage) carries the unnormalised signal forward and breaks the invariance."""
     torch.manual_seed(0)
-    net = EncoderNet2d(4, [1, 1], in_planes=1, out_length=3).double()
     x = torch.rand(2, 1, 8, 8, dtype=torch.float64)
-    torch.testing.assert_close(net(5.0 * x), net(x), atol=1e-4, rtol=0)
-    for m in net.modules():  # with eps = 0 the invariance is exact
-        if isinstance(m, torch.nn.InstanceNorm2d):
-            m.eps = 0.0
-    torch.testing.assert_close(net(5.0 * x), net(x), atol=1e-10, rtol=0)
-    assert (net(x + 0.5) - net(x)).abs().max() > 1e-2
+    one = EncoderNet2d(4, [1, 1], in_planes=1, out_length=3).double()
+    two = EncoderNet2d(4, [2, 2], in_planes=1, out_length=3).double()
+    with torch.no_grad():
+        torch.testing.assert_close(one(5.0 * x), one(x), atol=1e-4, rtol=0)
+        for net in (one, two):
+            for m in net.modules():
+                if isinstance(m, torch.nn.InstanceNorm2d):
+                    m.eps = 0.0
+        torch.testing.assert_close(one(5.0 * x), one(x), atol=1e-10, rtol=0)
+        assert (one(x + 0.5) - one(x)).abs().max() > 1e-2  # not blind to everything
+        assert (two(5.0 * x) - two(x)).abs().max() > 1e-2
 
 
 # --- argument checks -------------------------------------------------------------------------------------------

@@ -280,7 +280,7 @@ class _BlockPlainNd(_ResidualBlock):
     depth = 2
 
     def __init__(self, order, in_planes, out_planes, kernel_size=3, stride=1, padding=1, output_size=None,
-                 normalizer="pinst", activator="prelu", layer_order="new", scaler="down") -> None:
+                 normalizer="pinst", activator="prelu", layer_order="new", scaler="down"):
         super().__init__()
         f, a = self._setup(order, in_planes, out_planes, kernel_size, stride, padding, output_size, normalizer,
                            activator, layer_order, scaler)
@@ -305,7 +305,7 @@ class _BlockBottleneckNd(_ResidualBlock):
     depth = 3
 
     def __init__(self, order, in_planes, out_planes, kernel_size=3, stride=1, padding=1, output_size=None,
-                 normalizer="pinst", activator="prelu", layer_order="new", scaler="down") -> None:
+                 normalizer="pinst", activator="prelu", layer_order="new", scaler="down"):
         super().__init__()
         f, a = self._setup(order, in_planes, out_planes, kernel_size, stride, padding, output_size, normalizer,
                            activator, layer_order, scaler)
@@ -330,7 +330,7 @@ class BlockPlain1d(_BlockPlainNd):
     __doc__ = _block_doc("Plain", 1)
 
     def __init__(self, in_planes, out_planes, kernel_size=3, stride=1, padding=1, output_size=None,
-                 normalizer="pinst", activator="prelu", layer_order="new", scaler="down") -> None:
+                 normalizer="pinst", activator="prelu", layer_order="new", scaler="down"):
         super().__init__(1, in_planes, out_planes, kernel_size, stride, padding, output_size, normalizer,
                          activator, layer_order, scaler)
 
@@ -339,7 +339,7 @@ class BlockPlain2d(_BlockPlainNd):
     __doc__ = _block_doc("Plain", 2)
 
     def __init__(self, in_planes, out_planes, kernel_size=3, stride=1, padding=1, output_size=None,
-                 normalizer="pinst", activator="prelu", layer_order="new", scaler="down") -> None:
+                 normalizer="pinst", activator="prelu", layer_order="new", scaler="down"):
         super().__init__(2, in_planes, out_planes, kernel_size, stride, padding, output_size, normalizer,
                          activator, layer_order, scaler)
 
@@ -348,7 +348,7 @@ class BlockPlain3d(_BlockPlainNd):
     __doc__ = _block_doc("Plain", 3)
 
     def __init__(self, in_planes, out_planes, kernel_size=3, stride=1, padding=1, output_size=None,
-                 normalizer="pinst", activator="prelu", layer_order="new", scaler="down") -> None:
+                 normalizer="pinst", activator="prelu", layer_order="new", scaler="down"):
         super().__init__(3, in_planes, out_planes, kernel_size, stride, padding, output_size, normalizer,
                          activator, layer_order, scaler)
 
@@ -357,7 +357,7 @@ class BlockBottleneck1d(_BlockBottleneckNd):
     __doc__ = _block_doc("Bottleneck", 1)
 
     def __init__(self, in_planes, out_planes, kernel_size=3, stride=1, padding=1, output_size=None,
-                 normalizer="pinst", activator="prelu", layer_order="new", scaler="down") -> None:
+                 normalizer="pinst", activator="prelu", layer_order="new", scaler="down"):
         super().__init__(1, in_planes, out_planes, kernel_size, stride, padding, output_size, normalizer,
                          activator, layer_order, scaler)
 
@@ -366,7 +366,7 @@ class BlockBottleneck2d(_BlockBottleneckNd):
     __doc__ = _block_doc("Bottleneck", 2)
 
     def __init__(self, in_planes, out_planes, kernel_size=3, stride=1, padding=1, output_size=None,
-                 normalizer="pinst", activator="prelu", layer_order="new", scaler="down") -> None:
+                 normalizer="pinst", activator="prelu", layer_order="new", scaler="down"):
         super().__init__(2, in_planes, out_planes, kernel_size, stride, padding, output_size, normalizer,
                          activator, layer_order, scaler)
 
@@ -375,7 +375,7 @@ class BlockBottleneck3d(_BlockBottleneckNd):
     __doc__ = _block_doc("Bottleneck", 3)
 
     def __init__(self, in_planes, out_planes, kernel_size=3, stride=1, padding=1, output_size=None,
-                 normalizer="pinst", activator="prelu", layer_order="new", scaler="down") -> None:
+                 normalizer="pinst", activator="prelu", layer_order="new", scaler="down"):
         super().__init__(3, in_planes, out_planes, kernel_size, stride, padding, output_size, normalizer,
                          activator, layer_order, scaler)
 
@@ -392,7 +392,7 @@ class _BlockResStkNd(nn.Module):
     """
 
     def __init__(self, order, in_planes, out_planes, block="bottleneck", hidden_planes=None, kernel_size=3,
-                 padding=1, stride=1, stack_level=3, scaler="down") -> None:
+                 padding=1, stride=1, stack_level=3, scaler="down"):
         super().__init__()
         block_cls = _BlockBottleneckNd if _check_block(block) == "bottleneck" else _BlockPlainNd
         check_int("stack_level", stack_level)
@@ -519,21 +519,21 @@ _ENC_DOC = """{order}-D residual encoder network (MDNC ``EncoderNet{order}d``).
 class EncoderNet1d(_EncoderNetNd):
     __doc__ = _ENC_DOC.format(order=1, layout=_LAYOUT[1])
 
-    def __init__(self, channel, layers, block="bottleneck", kernel_size=3, in_planes=1, out_length=2) -> None:
+    def __init__(self, channel, layers, block="bottleneck", kernel_size=3, in_planes=1, out_length=2):
         super().__init__(1, channel, layers, block, kernel_size, in_planes, out_length)
 
 
 class EncoderNet2d(_EncoderNetNd):
     __doc__ = _ENC_DOC.format(order=2, layout=_LAYOUT[2])
 
-    def __init__(self, channel, layers, block="bottleneck", kernel_size=3, in_planes=1, out_length=2) -> None:
+    def __init__(self, channel, layers, block="bottleneck", kernel_size=3, in_planes=1, out_length=2):
         super().__init__(2, channel, layers, block, kernel_size, in_planes, out_length)
 
 
 class EncoderNet3d(_EncoderNetNd):
     __doc__ = _ENC_DOC.format(order=3, layout=_LAYOUT[3])
 
-    def __init__(self, channel, layers, block="bottleneck", kernel_size=3, in_planes=1, out_length=2) -> None:
+    def __init__(self, channel, layers, block="bottleneck", kernel_size=3, in_planes=1, out_length=2):
         super().__init__(3, channel, layers, block, kernel_size, in_planes, out_length)
 
 
@@ -550,7 +550,7 @@ class _DecoderNetNd(nn.Module):
     """
 
     def __init__(self, order, channel, layers, out_size, block="bottleneck", kernel_size=3, in_length=2,
-                 out_planes=1) -> None:
+                 out_planes=1):
         super().__init__()
         order = _check_order(order)
         check_int("channel", channel, min_value=1)
@@ -635,7 +635,7 @@ class DecoderNet1d(_DecoderNetNd):
     __doc__ = _DEC_DOC.format(order=1)
 
     def __init__(self, channel, layers, out_size, block="bottleneck", kernel_size=3, in_length=2,
-                 out_planes=1) -> None:
+                 out_planes=1):
         super().__init__(1, channel, layers, out_size, block, kernel_size, in_length, out_planes)
 
 
@@ -643,7 +643,7 @@ class DecoderNet2d(_DecoderNetNd):
     __doc__ = _DEC_DOC.format(order=2)
 
     def __init__(self, channel, layers, out_size, block="bottleneck", kernel_size=3, in_length=2,
-                 out_planes=1) -> None:
+                 out_planes=1):
         super().__init__(2, channel, layers, out_size, block, kernel_size, in_length, out_planes)
 
 
@@ -651,5 +651,5 @@ class DecoderNet3d(_DecoderNetNd):
     __doc__ = _DEC_DOC.format(order=3)
 
     def __init__(self, channel, layers, out_size, block="bottleneck", kernel_size=3, in_length=2,
-                 out_planes=1) -> None:
+                 out_planes=1):
         super().__init__(3, channel, layers, out_size, block, kernel_size, in_length, out_planes)

@@ -29,6 +29,15 @@ SEEDS = {"002": "EncoderNet1d", "004": "EncoderNet2d"}
 TOTALS = {"002": ("14,401,568", "14,368,768"), "004": ("31,190,816", "31,158,016")}
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small CPU forward passes run fastest (and do not fight other processes) on one thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def seeds_dir() -> Path | None:
     env = os.environ.get("ENCODERLAB_SEEDS_DIR")
     candidates = [Path(env)] if env else [REPO.parent / "shared" / "seeds", REPO.parent.parent / "shared" / "seeds"]
@@ -143,11 +152,11 @@ def test_torchinfo_agrees_layer_by_layer():
     """An independent summary tool: the same multiset of (class, output shape, own parameters)."""
     torchinfo = pytest.importorskip("torchinfo")
     example = examples("002")[0]
-    net = build(example, device="cpu")
-    info = torchinfo.summary(net, input_size=(2, *example["input_size"]), depth=20, verbose=0)
+    net = build(example)
+    info = torchinfo.summary(net, input_size=(2, *example["input_size"]), depth=20, device="meta", verbose=0)
     theirs = sorted((layer.class_name, tuple(layer.output_size[1:]), layer.leftover_params())
                     for layer in info.summary_list if layer.class_name not in ("Sequential", "ModuleList"))
     ours = sorted((row.name, row.output_shape[1:], row.params)
-                  for row in layer_summary(net, example["input_size"]).rows)
+                  for row in layer_summary(net, example["input_size"], device="meta").rows)
     assert ours == theirs
     assert info.total_params == 14_401_568

@@ -38,20 +38,17 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def seeds_dir() -> Path | None:
+def seed_candidates() -> list[Path]:
     env = os.environ.get("ENCODERLAB_SEEDS_DIR")
-    candidates = [Path(env)] if env else [REPO.parent / "shared" / "seeds", REPO.parent.parent / "shared" / "seeds"]
-    for path in candidates:
-        if path.is_dir():
-            return path
-    return None
+    return [Path(env)] if env else [REPO.parent / "shared" / "seeds", REPO.parent.parent / "shared" / "seeds"]
 
 
 def seed_file(number: str) -> Path:
-    folder = seeds_dir()
+    folder = next((path for path in seed_candidates() if path.is_dir()), None)
     if folder is None:
+        looked = ", ".join(str(path) for path in seed_candidates())
         pytest.skip("seed files not found: set ENCODERLAB_SEEDS_DIR or put shared/seeds beside the repository "
-                    f"(looked in {REPO.parent / 'shared' / 'seeds'})")
+                    f"(looked in {looked})")
     matches = sorted(folder.glob(f"{number}_*.txt"))
     assert len(matches) == 1, f"expected exactly one seed {number}_*.txt in {folder}, found {matches}"
     return matches[0]

@@ -19,8 +19,23 @@ from .attention import (
 from .conv import Downsample, Upsample, conv_output_size
 from .cost import count_macs, peak_memory, time_call
 from .distributions import DiagonalGaussian, ELBOTerms, elbo_loss
+from .encoder_nets import (
+    BlockBottleneck1d,
+    BlockBottleneck2d,
+    BlockBottleneck3d,
+    BlockPlain1d,
+    BlockPlain2d,
+    BlockPlain3d,
+    DecoderNet1d,
+    DecoderNet2d,
+    DecoderNet3d,
+    EncoderNet1d,
+    EncoderNet2d,
+    EncoderNet3d,
+)
 from .norm import GroupNorm, PerFrameGroupNorm, group_norm, per_frame_group_norm
 from .resnet import ResnetBlock
+from .summary import LayerSummary, layer_summary, parse_summary
 from .utils import count_parameters, get_device, seed_everything
 
 __version__ = "0.1.0"
@@ -53,4 +68,20 @@ __all__ = [
     "time_call",
     "ELBOTerms",
     "elbo_loss",
+    # Chapter 10: residual encoder networks and the seed-format layer summary
+    "BlockBottleneck1d",
+    "BlockBottleneck2d",
+    "BlockBottleneck3d",
+    "BlockPlain1d",
+    "BlockPlain2d",
+    "BlockPlain3d",
+    "DecoderNet1d",
+    "DecoderNet2d",
+    "DecoderNet3d",
+    "EncoderNet1d",
+    "EncoderNet2d",
+    "EncoderNet3d",
+    "LayerSummary",
+    "layer_summary",
+    "parse_summary",
 ]

@@ -18,6 +18,7 @@ the same global batch.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import importlib.util
 import math
@@ -178,6 +179,12 @@ def make_shapes(n: int, image_size: int = 32, seed: int = 0) -> torch.Tensor:
     return (images * 2.0 - 1.0).clamp(-1.0, 1.0).contiguous()
 
 
+@functools.lru_cache(maxsize=2)
+def _cached_shapes(n: int, image_size: int, seed: int) -> torch.Tensor:
+    """``make_shapes`` for :func:`make_dataset`, which builds the train and val splits from the same images."""
+    return make_shapes(n, image_size, seed)
+
+
 class ImageDataset(Dataset):
     """A map-style dataset over an in-memory image tensor ``(N, C, H, W)``; item ``i`` is ``images[i]``."""
 
@@ -221,10 +228,16 @@ def make_dataset(name: str, split: str = "train", image_size: int | None = None,
         else:
             images = load_photo_patches(split, image_size, val_fraction=val_fraction)
         return ImageDataset(images, f"photos/{split}")
-    images = load_digits_images(image_size) if name == "digits" else make_shapes(num_shapes_images, image_size, seed)
-    if split != "all":
+    if name == "digits":
+        images = load_digits_images(image_size)
+    else:
+        check_int("num_shapes_images", num_shapes_images, min_value=2)
+        images = _cached_shapes(num_shapes_images, image_size, seed)
+    if split == "all":
+        images = images.clone()
+    else:
         train_idx, val_idx = split_indices(images.shape[0], val_fraction, seed)
-        images = images[train_idx if split == "train" else val_idx]
+        images = images[train_idx if split == "train" else val_idx]  # advanced indexing copies
     return ImageDataset(images.contiguous(), f"{name}/{split}")
 
 

@@ -35,7 +35,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -186,7 +186,6 @@ class TrainConfig:
     ckpt_every: int = 0
     sample_every: int = 0
     keep_checkpoints: int = 3
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_one_of("dataset", self.dataset, DATASETS)
@@ -635,7 +634,8 @@ def _parser() -> argparse.ArgumentParser:
                     "Launch with torchrun --nproc_per_node N for DistributedDataParallel.")
     p.add_argument("--out", required=True, help="output folder (created)")
     p.add_argument("--config", help="a JSON file with TrainConfig fields; flags given here override it")
-    p.add_argument("--resume", help="a checkpoint to continue from, or 'auto' for OUT/checkpoints/last.safetensors")
+    p.add_argument("--resume", help="a checkpoint to continue from, or 'auto' for OUT/checkpoints/last.safetensors; "
+                                    "the run's configuration comes from the checkpoint (only --steps may change)")
     p.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-samples", action="store_true", help="write no sample grids (PNG)")

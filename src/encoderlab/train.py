@@ -669,7 +669,9 @@ def _write_samples(trainer: Trainer, path: Path, n: int = 8) -> None:
     rows = torch.cat([x, model.reconstruct(x),
                       model.sample_prior(x.shape[0], *x.shape[-2:], generator=gen)]).float().cpu()
     model.train(was_training)
-    grid = image_grid(rows, nrow=x.shape[0]).numpy()
+    grid = image_grid(rows, nrow=x.shape[0])
+    scale = max(1, 64 // x.shape[-1])  # small images (8x8 digits) are enlarged, pixels kept square
+    grid = grid.repeat_interleave(scale, dim=0).repeat_interleave(scale, dim=1).numpy()
     if grid.shape[-1] == 1:
         grid = grid.repeat(3, axis=-1)
     path.parent.mkdir(parents=True, exist_ok=True)

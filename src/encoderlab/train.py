@@ -256,18 +256,20 @@ class DistributedContext:
         return self.rank == 0
 
 
-def init_distributed() -> DistributedContext:
+def init_distributed(device: str | torch.device | None = None) -> DistributedContext:
     """Join the torchrun process group when launched by torchrun with more than one process.
 
     torchrun sets ``WORLD_SIZE``, ``RANK`` and ``LOCAL_RANK`` (and the rendezvous address); the backend is NCCL
-    with CUDA and Gloo on CPUs. Without those variables (or with ``WORLD_SIZE=1``) nothing is initialised.
+    when training on CUDA and Gloo otherwise (``device="cpu"`` or ``ENCODERLAB_DEVICE=cpu`` forces Gloo on a GPU
+    machine). Without those variables (or with ``WORLD_SIZE=1``) nothing is initialised.
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return DistributedContext()
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     if not dist.is_initialized():
-        use_cuda = torch.cuda.is_available() and os.environ.get("ENCODERLAB_DEVICE", "cuda") != "cpu"
+        wanted = torch.device(device or os.environ.get("ENCODERLAB_DEVICE") or "cuda").type
+        use_cuda = torch.cuda.is_available() and wanted == "cuda"
         if use_cuda:
             torch.cuda.set_device(local_rank)
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
@@ -438,11 +440,10 @@ class Trainer:
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
         self.config = config
         self.ctx = distributed if distributed is not None else init_distributed()
-        if device is None:
-            device = get_device()
-            if device.type == "cuda" and self.ctx.enabled:
-                device = torch.device("cuda", self.ctx.local_rank)
-        self.device = torch.device(device)
+        device = get_device() if device is None else torch.device(device)
+        if device.type == "cuda" and device.index is None and self.ctx.enabled:
+            device = torch.device("cuda", self.ctx.local_rank)  # one GPU per process
+        self.device = device
         self.progress = progress
         self.train_data = train_data if train_data is not None else make_dataset(
             config.dataset, "train", config.image_size, val_fraction=config.val_fraction, seed=config.seed)
@@ -690,7 +691,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     for key, value in vars(args).items():
         if key not in ("out", "config", "resume", "device", "no_progress", "no_samples") and value is not None:
             data[key] = value
-    ctx = init_distributed()
+    ctx = init_distributed(args.device)
     resume = args.resume
     if resume == "auto":
         resume = str(ckpt_dir / "last.safetensors") if (ckpt_dir / "last.safetensors").exists() else None

@@ -18,6 +18,7 @@ from .attention import (
 )
 from .conv import Downsample, Upsample, conv_output_size
 from .cost import count_macs, peak_memory, time_call
+from .data import ImageDataset, make_dataset
 from .distributions import DiagonalGaussian, ELBOTerms, elbo_loss
 from .encoder_nets import (
     BlockBottleneck1d,
@@ -37,6 +38,7 @@ from .norm import GroupNorm, PerFrameGroupNorm, group_norm, per_frame_group_norm
 from .resnet import ResnetBlock
 from .summary import LayerSummary, layer_summary, parse_summary
 from .utils import count_parameters, get_device, seed_everything
+from .vae import VAE, DownBlock, UpBlock
 
 __version__ = "0.1.0"
 
@@ -84,4 +86,9 @@ __all__ = [
     "LayerSummary",
     "layer_summary",
     "parse_summary",
+    "VAE",
+    "DownBlock",
+    "UpBlock",
+    "ImageDataset",
+    "make_dataset",
 ]

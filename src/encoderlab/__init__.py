@@ -6,6 +6,22 @@ production implementation computes. The public API is re-exported here, one line
 
 from .attention import ATTN_TYPES, AttnBlock, LinAttnBlock, MidBlock, attention, make_attn
 from .conv import Downsample, Upsample, conv_output_size
+from .convnext import (
+    ConvNeXt,
+    ConvNeXtBlock,
+    ConvNeXtResnetBlock,
+    LayerNorm2d,
+    SmallDecoder,
+    SmallEncoder,
+    StochasticDepth,
+    convnext_base,
+    convnext_large,
+    convnext_small,
+    convnext_tiny,
+    count_multiply_adds,
+    drop_path,
+    layer_norm_2d,
+)
 from .distributions import DiagonalGaussian
 from .norm import GroupNorm, PerFrameGroupNorm, group_norm, per_frame_group_norm
 from .resnet import ResnetBlock
@@ -32,4 +48,18 @@ __all__ = [
     "make_attn",
     "per_frame_group_norm",
     "seed_everything",
+    "ConvNeXt",
+    "ConvNeXtBlock",
+    "ConvNeXtResnetBlock",
+    "LayerNorm2d",
+    "SmallDecoder",
+    "SmallEncoder",
+    "StochasticDepth",
+    "convnext_base",
+    "convnext_large",
+    "convnext_small",
+    "convnext_tiny",
+    "count_multiply_adds",
+    "drop_path",
+    "layer_norm_2d",
 ]

@@ -478,3 +478,16 @@ def test_resnet_small_encoder_equals_the_diffusers_down_path():
         big = SmallEncoder(3, ch=128, ch_mult=(1, 2, 4, 4), num_blocks=2, z_channels=8, num_groups=32)
     assert count_parameters(sd) == 34_163_592
     assert count_parameters(big) == count_parameters(sd) - count_parameters(sd.mid_block) == 23_668_616
+
+
+def test_count_multiply_adds_by_module():
+    with torch.device("meta"):
+        enc = SmallEncoder(3, ch=32, ch_mult=(1, 2), num_blocks=1, num_groups=8)
+        x = torch.empty(2, 3, 16, 16)
+    per = count_multiply_adds(enc, x, by_module=True)
+    assert per[""] == count_multiply_adds(enc, x)
+    assert per["down.0.block.0.conv1"] == 2 * 16 * 16 * 9 * 32 * 32
+    parts = ("conv_in", "down.0.block.0", "down.0.downsample", "down.1.block.0", "conv_out")
+    assert per[""] == sum(per[k] for k in parts)
+    with pytest.raises(TypeError, match="by_module must be a bool"):
+        count_multiply_adds(enc, x, by_module="yes")

@@ -17,6 +17,22 @@ from .attention import (
     to_tokens,
 )
 from .conv import Downsample, Upsample, conv_output_size
+from .convnext import (
+    ConvNeXt,
+    ConvNeXtBlock,
+    ConvNeXtResnetBlock,
+    LayerNorm2d,
+    SmallDecoder,
+    SmallEncoder,
+    StochasticDepth,
+    convnext_base,
+    convnext_large,
+    convnext_small,
+    convnext_tiny,
+    count_multiply_adds,
+    drop_path,
+    layer_norm_2d,
+)
 from .cost import count_macs, peak_memory, time_call
 from .data import ImageDataset, make_dataset
 from .distributions import DiagonalGaussian, ELBOTerms, elbo_loss
@@ -91,4 +107,18 @@ __all__ = [
     "UpBlock",
     "ImageDataset",
     "make_dataset",
+    "ConvNeXt",
+    "ConvNeXtBlock",
+    "ConvNeXtResnetBlock",
+    "LayerNorm2d",
+    "SmallDecoder",
+    "SmallEncoder",
+    "StochasticDepth",
+    "convnext_base",
+    "convnext_large",
+    "convnext_small",
+    "convnext_tiny",
+    "count_multiply_adds",
+    "drop_path",
+    "layer_norm_2d",
 ]

@@ -26,7 +26,6 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from ._validation import (
     check_bool,
@@ -38,6 +37,7 @@ from ._validation import (
     check_tensor,
 )
 from .conv import Downsample, Upsample
+from .cost import count_multiply_adds
 from .norm import GroupNorm
 from .resnet import ResnetBlock
 
@@ -425,38 +425,6 @@ def convnext_large(**kwargs) -> ConvNeXt:
 # --------------------------------------------------------------------------------------------------------------
 # Counting multiply-adds
 # --------------------------------------------------------------------------------------------------------------
-
-def count_multiply_adds(model: nn.Module, *inputs: torch.Tensor, by_module: bool = False) -> int | dict[str, int]:
-    """Multiply-adds of one forward pass ``model(*inputs)``, measured with ``torch.utils.flop_counter``.
-
-    ``FlopCounterMode`` counts the matrix products and convolutions (2 FLOPs per multiply-add); we return half
-    of its total, the convention of the ConvNeXt paper's "FLOPs" and torchvision's "GFLOPS". Norms,
-    activations and additions are not counted. Runs on ``torch.device("meta")`` tensors, so a full-size model
-    can be counted without computing anything.
-
-    With ``by_module=True`` it returns ``{name: multiply-adds}`` for every submodule that was called, named
-    as in ``model.named_modules()`` (``""`` is the whole model), instead of the total.
-    """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    check_bool("by_module", by_module)
-    if not inputs:
-        raise ValueError("give at least one input tensor, e.g. torch.empty(1, 3, 224, 224, device='meta')")
-    for i, x in enumerate(inputs):
-        check_tensor(f"inputs[{i}]", x)
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(*inputs)
-    if not by_module:
-        return counter.get_total_flops() // 2
-    root = type(model).__name__
-    out: dict[str, int] = {}
-    for name, ops in counter.get_flop_counts().items():
-        if name == "Global":
-            continue
-        key = "" if name == root else name.removeprefix(root + ".")
-        out[key] = sum(ops.values()) // 2
-    return out
 
 
 # --------------------------------------------------------------------------------------------------------------

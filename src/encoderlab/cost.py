@@ -2,7 +2,8 @@
 
 Used to compare attention with convolution as the resolution grows, and the attention backends with each other.
 
-- :func:`count_macs` counts multiply-accumulates with ``torch.utils.flop_counter`` (deterministic).
+- :func:`count_macs` (any call) and :func:`count_multiply_adds` (a model's forward, optionally per submodule)
+  count multiply-accumulates with ``torch.utils.flop_counter`` (deterministic; works on ``meta`` tensors).
 - :func:`time_call` is the wall-clock time of the fastest of several calls (synchronising CUDA).
 - :func:`peak_memory` is the peak number of bytes held by the tensors a call creates: on CUDA from the
   allocator's statistics, on the CPU by a dispatch mode that follows every tensor the operators return.
@@ -15,13 +16,14 @@ import weakref
 from collections.abc import Callable
 
 import torch
+from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
-from ._validation import check_int
+from ._validation import check_bool, check_int, check_tensor
 
-__all__ = ["count_macs", "peak_memory", "time_call"]
+__all__ = ["count_macs", "count_multiply_adds", "peak_memory", "time_call"]
 
 
 def _check_callable(fn) -> None:
@@ -39,6 +41,39 @@ def count_macs(fn: Callable, *args, **kwargs) -> int:
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         fn(*args, **kwargs)
     return counter.get_total_flops() // 2
+
+
+def count_multiply_adds(model: nn.Module, *inputs: torch.Tensor, by_module: bool = False) -> int | dict[str, int]:
+    """Multiply-adds of one forward pass ``model(*inputs)``, measured with ``torch.utils.flop_counter``.
+
+    ``FlopCounterMode`` counts the matrix products and convolutions (2 FLOPs per multiply-add); we return half
+    of its total, the convention of the ConvNeXt paper's "FLOPs" and torchvision's "GFLOPS". Norms,
+    activations and additions are not counted. Runs on ``torch.device("meta")`` tensors, so a full-size model
+    can be counted without computing anything.
+
+    With ``by_module=True`` it returns ``{name: multiply-adds}`` for every submodule that was called, named
+    as in ``model.named_modules()`` (``""`` is the whole model), instead of the total.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_bool("by_module", by_module)
+    if not inputs:
+        raise ValueError("give at least one input tensor, e.g. torch.empty(1, 3, 224, 224, device='meta')")
+    for i, x in enumerate(inputs):
+        check_tensor(f"inputs[{i}]", x)
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(*inputs)
+    if not by_module:
+        return counter.get_total_flops() // 2
+    root = type(model).__name__
+    out: dict[str, int] = {}
+    for name, ops in counter.get_flop_counts().items():
+        if name == "Global":
+            continue
+        key = "" if name == root else name.removeprefix(root + ".")
+        out[key] = sum(ops.values()) // 2
+    return out
 
 
 def time_call(fn: Callable, *args, repeats: int = 5, warmup: int = 1, num_threads: int | None = None,

@@ -5,10 +5,20 @@ production implementation computes. The public API is re-exported here, one line
 """
 
 from .attention import ATTN_TYPES, AttnBlock, LinAttnBlock, MidBlock, attention, make_attn
+from .causal import (
+    CausalConv1d,
+    CausalConv3d,
+    StreamingModule,
+    causal_output_frames,
+    encode_stream,
+    reset_caches,
+    streaming,
+    temporal_receptive_field,
+)
 from .conv import Downsample, Upsample, conv_output_size
 from .distributions import DiagonalGaussian
 from .norm import GroupNorm, PerFrameGroupNorm, group_norm, per_frame_group_norm
-from .resnet import ResnetBlock
+from .resnet import CausalResnet3d, ResnetBlock
 from .utils import count_parameters, get_device, seed_everything
 
 __version__ = "0.1.0"
@@ -16,6 +26,9 @@ __version__ = "0.1.0"
 __all__ = [
     "ATTN_TYPES",
     "AttnBlock",
+    "CausalConv1d",
+    "CausalConv3d",
+    "CausalResnet3d",
     "DiagonalGaussian",
     "Downsample",
     "GroupNorm",
@@ -23,13 +36,19 @@ __all__ = [
     "MidBlock",
     "PerFrameGroupNorm",
     "ResnetBlock",
+    "StreamingModule",
     "Upsample",
     "attention",
+    "causal_output_frames",
     "conv_output_size",
     "count_parameters",
+    "encode_stream",
     "get_device",
     "group_norm",
     "make_attn",
     "per_frame_group_norm",
+    "reset_caches",
     "seed_everything",
+    "streaming",
+    "temporal_receptive_field",
 ]

@@ -9,10 +9,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import check_bool, check_channels, check_divisible, check_float, check_int, check_tensor
-from .norm import GroupNorm
+from ._validation import (
+    check_bool,
+    check_channels,
+    check_divisible,
+    check_float,
+    check_int,
+    check_one_of,
+    check_tensor,
+)
+from .causal import PADDING_MODES, CausalConv3d
+from .norm import GroupNorm, PerFrameGroupNorm
 
-__all__ = ["ResnetBlock"]
+__all__ = ["CausalResnet3d", "ResnetBlock"]
 
 
 class ResnetBlock(nn.Module):
@@ -67,3 +76,57 @@ class ResnetBlock(nn.Module):
         h = self.conv1(F.silu(self.norm1(x)))
         h = self.conv2(self.dropout(F.silu(self.norm2(h))))
         return self.shortcut(x) + h
+
+
+class CausalResnet3d(nn.Module):
+    """The causal 3-D residual block of the seed-000 video encoder, field names and order as printed.
+
+    ``out = shortcut(x) + conv2(dropout(SiLU(norm2(conv1(SiLU(norm1(x)))))))`` with 3x3x3 :class:`CausalConv3d`
+    convolutions and, only when the channel count changes, a 1x1x1 causal ``conv_shortcut``.
+
+    Args:
+        in_channels, out_channels: channels of input and output (``out_channels`` defaults to ``in_channels``).
+        dropout: dropout probability between the two convolutions (the seed: 0.0).
+        num_groups, eps: GroupNorm settings (the seed: 2 groups, eps 1e-6).
+        per_frame_norm: ``False`` (the seed) normalises over the whole clip with :class:`GroupNorm`, which makes
+            the block *non-causal*; ``True`` uses :class:`PerFrameGroupNorm`, which keeps it causal and
+            streamable (Chapter 9).
+        padding_mode: temporal padding of the convs, ``"zeros"`` or ``"replicate"``.
+
+    Shape: ``(B, in, T, H, W) -> (B, out, T, H, W)``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int | None = None, *, dropout: float = 0.0,
+                 num_groups: int = 2, eps: float = 1e-6, per_frame_norm: bool = False,
+                 padding_mode: str = "zeros") -> None:
+        super().__init__()
+        check_int("in_channels", in_channels, min_value=1)
+        out_channels = in_channels if out_channels is None else check_int("out_channels", out_channels, min_value=1)
+        check_float("dropout", dropout, min_value=0.0, max_value=1.0)
+        check_int("num_groups", num_groups, min_value=1)
+        check_divisible("in_channels", in_channels, "num_groups", num_groups)
+        check_divisible("out_channels", out_channels, "num_groups", num_groups)
+        check_bool("per_frame_norm", per_frame_norm)
+        check_one_of("padding_mode", padding_mode, PADDING_MODES)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        norm = PerFrameGroupNorm if per_frame_norm else GroupNorm
+
+        self.norm1 = norm(num_groups, in_channels, eps=eps)
+        self.conv1 = CausalConv3d(in_channels, out_channels, kernel_size=3, padding_mode=padding_mode)
+        self.norm2 = norm(num_groups, out_channels, eps=eps)
+        self.dropout = nn.Dropout(dropout)
+        self.conv2 = CausalConv3d(out_channels, out_channels, kernel_size=3, padding_mode=padding_mode)
+        self.activation_fn = nn.SiLU()
+        if in_channels != out_channels:
+            self.conv_shortcut = CausalConv3d(in_channels, out_channels, kernel_size=1, padding_mode=padding_mode)
+        else:
+            self.conv_shortcut = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_tensor("x", x, ndim=5, layout="(B, C, T, H, W)")
+        check_channels("x", x, self.in_channels)
+        h = self.conv1(self.activation_fn(self.norm1(x)))
+        h = self.conv2(self.dropout(self.activation_fn(self.norm2(h))))
+        skip = x if self.conv_shortcut is None else self.conv_shortcut(x)
+        return skip + h

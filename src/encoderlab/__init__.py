@@ -15,10 +15,18 @@ from .causal import (
     streaming,
     temporal_receptive_field,
 )
-from .conv import Downsample, Upsample, conv_output_size
+from .conv import (
+    AvgPoolDownsample,
+    Downsample,
+    StridedConvDownsample,
+    TransposedConvUpsample,
+    Upsample,
+    conv_output_size,
+    conv_transpose_output_size,
+)
 from .distributions import DiagonalGaussian
 from .norm import GroupNorm, PerFrameGroupNorm, group_norm, per_frame_group_norm
-from .resnet import CausalResnet3d, ResnetBlock
+from .resnet import CausalResnet3d, ResnetBlock, SkipConvResnetBlock, resnet_block_num_params
 from .utils import count_parameters, get_device, seed_everything
 
 __version__ = "0.1.0"
@@ -26,6 +34,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ATTN_TYPES",
     "AttnBlock",
+    "AvgPoolDownsample",
     "CausalConv1d",
     "CausalConv3d",
     "CausalResnet3d",
@@ -36,11 +45,15 @@ __all__ = [
     "MidBlock",
     "PerFrameGroupNorm",
     "ResnetBlock",
+    "SkipConvResnetBlock",
     "StreamingModule",
+    "StridedConvDownsample",
+    "TransposedConvUpsample",
     "Upsample",
     "attention",
     "causal_output_frames",
     "conv_output_size",
+    "conv_transpose_output_size",
     "count_parameters",
     "encode_stream",
     "get_device",
@@ -48,6 +61,7 @@ __all__ = [
     "make_attn",
     "per_frame_group_norm",
     "reset_caches",
+    "resnet_block_num_params",
     "seed_everything",
     "streaming",
     "temporal_receptive_field",

@@ -20,6 +20,23 @@ from .distributions import DiagonalGaussian
 from .norm import GroupNorm, PerFrameGroupNorm, group_norm, per_frame_group_norm
 from .resnet import CausalResnet3d, ResnetBlock
 from .utils import count_parameters, get_device, seed_everything
+from .video import (
+    SEED_BLOCK_OUT_CHANNELS,
+    CausalDownEncoder3d,
+    CausalEncoder3D,
+    CausalMidBlock3d,
+    CausalVideoEncoder,
+    FrameAttention,
+    fixed_tail_cache,
+    latent_frames,
+    memory_vs_length,
+    one_conv_algorithm,
+    peak_memory,
+    per_frame_change,
+    stage_shapes,
+    streaming_plan,
+)
+from .video_data import moving_shapes
 
 __version__ = "0.1.0"
 
@@ -28,14 +45,20 @@ __all__ = [
     "AttnBlock",
     "CausalConv1d",
     "CausalConv3d",
+    "CausalDownEncoder3d",
+    "CausalEncoder3D",
+    "CausalMidBlock3d",
     "CausalResnet3d",
+    "CausalVideoEncoder",
     "DiagonalGaussian",
     "Downsample",
+    "FrameAttention",
     "GroupNorm",
     "LinAttnBlock",
     "MidBlock",
     "PerFrameGroupNorm",
     "ResnetBlock",
+    "SEED_BLOCK_OUT_CHANNELS",
     "StreamingModule",
     "Upsample",
     "attention",
@@ -43,12 +66,21 @@ __all__ = [
     "conv_output_size",
     "count_parameters",
     "encode_stream",
+    "fixed_tail_cache",
     "get_device",
     "group_norm",
+    "latent_frames",
     "make_attn",
+    "memory_vs_length",
+    "moving_shapes",
+    "one_conv_algorithm",
+    "peak_memory",
+    "per_frame_change",
     "per_frame_group_norm",
     "reset_caches",
     "seed_everything",
+    "stage_shapes",
     "streaming",
+    "streaming_plan",
     "temporal_receptive_field",
 ]

@@ -434,9 +434,9 @@ def stage_shapes(model: CausalEncoder3D, x: torch.Tensor) -> list[tuple[str, tup
 class fixed_tail_cache:  # noqa: N801 (a context manager, named like one)
     """Context manager: replace the exact streaming cache by a *fixed-size* one, as in Pyramid Flow and Wan.
 
-    Inside the ``with`` block every causal conv of ``model`` keeps the last ``keep`` padded frames of each chunk
-    (default ``k_t - s_t``: 2 at stride 1, 1 at stride 2, Pyramid Flow's rule) instead of "every frame an output
-    window still needs". It is exact only for the chunk plans it was designed for (a first chunk of ``1 + 8m``
+    Inside the ``with`` block every causal conv of ``model`` with a temporal kernel longer than 1 keeps the last
+    ``keep`` padded frames of each chunk (default ``k_t - s_t``: 2 at stride 1, 1 at stride 2, Pyramid Flow's
+    rule) instead of "every frame an output window still needs". It is exact only for the chunk plans it was designed for (a first chunk of ``1 + 8m``
     frames, then multiples of 8); the chapter and the tests use it as the negative control of streaming.
     """
 
@@ -451,7 +451,7 @@ class fixed_tail_cache:  # noqa: N801 (a context manager, named like one)
 
     def __enter__(self) -> nn.Module:
         for conv in self.model.modules():
-            if isinstance(conv, CausalConv3d):
+            if isinstance(conv, CausalConv3d) and conv.time_span > 1:  # a 1-frame kernel needs no cache
                 keep = conv.time_span - conv.stride[0] if self.keep is None else self.keep
                 conv.tail_start = lambda padded, n_out, keep=keep: max(padded - keep, 0)
                 self._patched.append(conv)

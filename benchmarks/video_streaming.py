@@ -22,6 +22,11 @@ Inside it the model and the clip are built first; then the encoder runs once and
   (``encoderlab.peak_memory``) or ``torch.cuda.max_memory_allocated`` on CUDA.
 * ``time``: the best of ``--repeats`` further runs.
 
+On CPU, PyTorch picks a convolution algorithm by input size: small inputs (every streaming chunk) use im2col,
+whose scratch buffer grows with the input; large ones (long whole clips) switch to oneDNN, which needs far less
+scratch. So the whole-clip peak can *drop* when a clip gets long enough to switch. ``--pin-conv-algorithm``
+turns oneDNN off in every case (``encoderlab.one_conv_algorithm``) to compare like with like.
+
 Streaming uses the chunk plan ``[1, chunk, chunk, ...]`` with the exact per-conv cache. The script checks the
 claim of Chapter 9: the peak of streaming stays flat (longest / shortest <= 1.3) while whole-clip encoding grows,
 and that streaming equals whole-clip encoding (max |diff| <= 1e-5). It exits with status 1 if a check fails.
@@ -30,6 +35,7 @@ and that streaming equals whole-clip encoding (max |diff| <= 1e-5). It exits wit
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -73,7 +79,9 @@ def child(args) -> dict:
     """One case in this (fresh) process; prints a JSON line."""
     import torch
 
-    from encoderlab import peak_memory, streaming_plan
+    from encoderlab import one_conv_algorithm, peak_memory, streaming_plan
+
+    pinned = one_conv_algorithm if args.pin_conv_algorithm else contextlib.nullcontext
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -83,7 +91,7 @@ def child(args) -> dict:
     plan = streaming_plan(args.frames, args.chunk)
 
     def run():
-        with torch.no_grad():
+        with torch.no_grad(), pinned():
             if args.mode == "whole":
                 return model(clip)
             return model.encode_stream(clip, plan)
@@ -156,6 +164,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=0, help="torch threads in each case (0: torch's default)")
     parser.add_argument("--glibc-default", action="store_true",
                         help="leave glibc's adaptive mmap threshold on in the cases (see the module docstring)")
+    parser.add_argument("--pin-conv-algorithm", action="store_true",
+                        help="run every case with oneDNN off (im2col convolutions only), see the module docstring")
     parser.add_argument("--json", help="write all results to this file")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--frames", type=int, help=argparse.SUPPRESS)
@@ -168,6 +178,8 @@ def main(argv=None) -> int:
     common = ["--size", str(args.size), "--widths", *map(str, args.widths), "--groups", str(args.groups),
               "--z", str(args.z), "--chunk", str(args.chunk), "--device", args.device,
               "--repeats", str(args.repeats), "--threads", str(args.threads)]
+    if args.pin_conv_algorithm:
+        common.append("--pin-conv-algorithm")
     results = []
     for frames in args.lengths:
         for mode in ("whole", "stream"):
@@ -186,7 +198,8 @@ def main(argv=None) -> int:
     memory_key = "rss_bytes" if "rss_bytes" in results[0] else "torch_bytes"
     print(f"causal video encoder, widths {tuple(args.widths)}, z {args.z}, {args.size}x{args.size}, "
           f"chunks [1, {args.chunk}, {args.chunk}, ...], device {args.device}, "
-          f"malloc {'glibc default' if args.glibc_default else 'mmap threshold 128 KiB'}")
+          f"malloc {'glibc default' if args.glibc_default else 'mmap threshold 128 KiB'}"
+          f"{', oneDNN off' if args.pin_conv_algorithm else ''}, torch threads {args.threads or 'default'}")
     print(f"{'frames':>6} | {'whole MiB':>9} {'(torch)':>9} {'s':>7} | {'stream MiB':>10} {'(torch)':>9} "
           f"{'s':>7} | max|diff|")
     for row in equality:

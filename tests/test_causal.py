@@ -249,6 +249,20 @@ def test_streaming_random_plans(plan, mode):
     assert (streamed - whole).abs().max() <= 1e-5
 
 
+@settings(max_examples=30, deadline=None)
+@given(k=st.integers(1, 4), s=st.integers(1, 4), d=st.integers(1, 3), mode=st.sampled_from(["zeros", "replicate"]),
+       plan=st.lists(st.integers(1, 5), min_size=1, max_size=7))
+def test_streaming_one_conv_any_kernel_stride_dilation(k, s, d, mode, plan):
+    """Including strides longer than the kernel span (k=1, s=2 or k=2, s=3): frames between two windows."""
+    conv = _randomise(CausalConv3d(2, 3, (k, 1, 1), stride=(s, 1, 1), dilation=(d, 1, 1), padding_mode=mode))
+    video = torch.randn(1, 2, sum(plan), 2, 2)
+    with torch.no_grad():
+        whole = conv(video)
+    streamed = encode_stream(conv, video, plan)
+    assert streamed.shape == whole.shape
+    assert (streamed - whole).abs().max() <= 1e-5
+
+
 def test_streaming_chunks_may_output_zero_frames_and_the_cache_stays_bounded():
     model = _stack()
     convs = [m for m in model.modules() if isinstance(m, CausalConv3d)]
@@ -364,7 +378,7 @@ def test_construction_and_input_validation():
 class NaiveCacheConv3d(CausalConv3d):
     """Keeps a fixed "last k_t - 1 frames" tail, whatever the stride (wrong at stride 2)."""
 
-    def tail_start(self, padded_frames, n_out):
+    def next_window_start(self, padded_frames, n_out):
         return padded_frames - self.time_pad
 
 

@@ -15,10 +15,18 @@ from .causal import (
     streaming,
     temporal_receptive_field,
 )
-from .conv import Downsample, Upsample, conv_output_size
+from .conv import (
+    AvgPoolDownsample,
+    Downsample,
+    StridedConvDownsample,
+    TransposedConvUpsample,
+    Upsample,
+    conv_output_size,
+    conv_transpose_output_size,
+)
 from .distributions import DiagonalGaussian
 from .norm import GroupNorm, PerFrameGroupNorm, group_norm, per_frame_group_norm
-from .resnet import CausalResnet3d, ResnetBlock
+from .resnet import CausalResnet3d, ResnetBlock, SkipConvResnetBlock, resnet_block_num_params
 from .utils import count_parameters, get_device, seed_everything
 from .video import (
     SEED_BLOCK_OUT_CHANNELS,
@@ -43,6 +51,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ATTN_TYPES",
     "AttnBlock",
+    "AvgPoolDownsample",
     "CausalConv1d",
     "CausalConv3d",
     "CausalDownEncoder3d",
@@ -59,11 +68,15 @@ __all__ = [
     "PerFrameGroupNorm",
     "ResnetBlock",
     "SEED_BLOCK_OUT_CHANNELS",
+    "SkipConvResnetBlock",
     "StreamingModule",
+    "StridedConvDownsample",
+    "TransposedConvUpsample",
     "Upsample",
     "attention",
     "causal_output_frames",
     "conv_output_size",
+    "conv_transpose_output_size",
     "count_parameters",
     "encode_stream",
     "fixed_tail_cache",
@@ -78,6 +91,7 @@ __all__ = [
     "per_frame_change",
     "per_frame_group_norm",
     "reset_caches",
+    "resnet_block_num_params",
     "seed_everything",
     "stage_shapes",
     "streaming",

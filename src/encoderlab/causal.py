@@ -88,10 +88,12 @@ class StreamingModule(nn.Module):
         super().__init__()
         self.streaming = False
         self._tail: torch.Tensor | None = None
+        self._skip = 0
 
     def reset_cache(self) -> None:
         """Forget the previous chunks: the next input starts a new clip."""
         self._tail = None
+        self._skip = 0
 
     @property
     def cached_frames(self) -> int:
@@ -140,12 +142,14 @@ class _CausalConvNd(StreamingModule):
             return 0
         return (padded_frames - self.time_span) // self.stride[0] + 1
 
-    def tail_start(self, padded_frames: int, n_out: int) -> int:
-        """Index of the first padded frame that an output window still needs after ``n_out`` windows.
+    def next_window_start(self, padded_frames: int, n_out: int) -> int:
+        """Index (in the padded frames seen so far) where the next, not yet computed, output window starts.
 
-        The next window starts at ``n_out * stride_t``: every frame from there on is kept, everything before
-        it is never needed again. This is the rule that makes streaming exact for any chunk plan; a fixed
-        "keep the last k_t - 1 frames" is only right when ``stride_t == 1``.
+        After ``n_out`` windows that is ``n_out * stride_t``: every frame from there on is kept in the cache,
+        everything before it is never needed again. This is the rule that makes streaming exact for any chunk
+        plan; a fixed "keep the last k_t - 1 frames" is only right when ``stride_t == 1``. When the stride is
+        longer than the kernel span the next window can start *after* the frames seen so far; the frames in
+        between are skipped when they arrive.
         """
         return n_out * self.stride[0]
 
@@ -184,13 +188,18 @@ class _CausalConvNd(StreamingModule):
                                  f"cache (padded shape {tuple(self._tail.shape)}): batch and spatial sizes must "
                                  "match; call reset_cache() to start a new clip")
             x = torch.cat([self._tail, x], dim=2)
+            if self._skip:  # frames that fall between two windows of a stride longer than the kernel span
+                drop = min(self._skip, x.shape[2])
+                x, self._skip = x[:, :, drop:], self._skip - drop
         elif x.shape[2] == 0:  # streaming, clip not started, empty chunk: nothing to do yet
             return self._empty_output(x)
         elif self.time_pad:
             x = torch.cat([self._front(x), x], dim=2)
         n_out = self.output_frames(x.shape[2])
         if self.streaming:
-            self._tail = x[:, :, self.tail_start(x.shape[2], n_out):].detach()
+            start = self.next_window_start(x.shape[2], n_out)
+            self._tail = x[:, :, start:].detach()
+            self._skip += max(0, start - x.shape[2])  # (a leftover skip only remains when x ran out)
         if n_out == 0:
             return self._empty_output(x)
         return self.conv(x)

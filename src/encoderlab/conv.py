@@ -11,7 +11,15 @@ from torch import nn
 
 from ._validation import check_bool, check_channels, check_int, check_tensor
 
-__all__ = ["Downsample", "Upsample", "conv_output_size"]
+__all__ = [
+    "AvgPoolDownsample",
+    "Downsample",
+    "StridedConvDownsample",
+    "TransposedConvUpsample",
+    "Upsample",
+    "conv_output_size",
+    "conv_transpose_output_size",
+]
 
 
 def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
@@ -34,12 +42,34 @@ def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int 
     return (padded - span) // stride + 1
 
 
+def conv_transpose_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0,
+                               output_padding: int = 0, dilation: int = 1) -> int:
+    """Output length of a transposed convolution along one axis (the ``nn.ConvTranspose*d`` formula).
+
+    ``(size - 1)*stride - 2*padding + dilation*(kernel_size - 1) + output_padding + 1``; for the seed-003
+    upsampler (kernel 4, stride 2, padding 1) that is exactly ``2 * size``.
+    """
+    check_int("size", size, min_value=1)
+    check_int("kernel_size", kernel_size, min_value=1)
+    check_int("stride", stride, min_value=1)
+    check_int("padding", padding, min_value=0)
+    check_int("output_padding", output_padding, min_value=0)
+    check_int("dilation", dilation, min_value=1)
+    if output_padding >= max(stride, dilation):
+        raise ValueError(f"output_padding={output_padding} must be smaller than stride={stride} or "
+                         f"dilation={dilation}")
+    out = (size - 1) * stride - 2 * padding + dilation * (kernel_size - 1) + output_padding + 1
+    if out < 1:
+        raise ValueError(f"padding={padding} removes the whole output (length {out})")
+    return out
+
+
 class Downsample(nn.Module):
     """Latent-diffusion downsampling: halve H and W.
 
     With ``with_conv`` (the default): pad one zero column on the right and one zero row at the bottom
     (the "asymmetric padding"), then a 3x3 convolution with stride 2 and no padding. Without it: 2x2 average
-    pooling. ``(B, C, H, W) -> (B, C, ceil(H/2), ceil(W/2))`` with the conv, ``floor`` with pooling.
+    pooling. ``(B, C, H, W) -> (B, C, floor(H/2), floor(W/2))`` either way (with the conv: ``(H + 1 - 3) // 2 + 1``).
     The parameter is named ``conv`` as in LDM and diffusers.
     """
 
@@ -76,3 +106,67 @@ class Upsample(nn.Module):
         check_channels("x", x, self.in_channels)
         x = F.interpolate(x, scale_factor=2.0, mode="nearest")
         return self.conv(x) if self.with_conv else x
+
+
+def _out_channels(in_channels: int, out_channels: int | None) -> tuple[int, int]:
+    check_int("in_channels", in_channels, min_value=1)
+    if out_channels is None:
+        return in_channels, in_channels
+    return in_channels, check_int("out_channels", out_channels, min_value=1)
+
+
+class StridedConvDownsample(nn.Module):
+    """The seed-003 downsampler: a 4x4 convolution with stride 2 and padding 1 (``down_sample_conv``).
+
+    Symmetric padding and an even kernel: every output pixel reads a 4x4 patch centred between input
+    pixels. ``(B, C_in, H, W) -> (B, C_out, floor(H/2), floor(W/2))``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int | None = None) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels = _out_channels(in_channels, out_channels)
+        self.conv = nn.Conv2d(self.in_channels, self.out_channels, kernel_size=4, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
+        check_channels("x", x, self.in_channels)
+        if min(x.shape[2:]) < 2:
+            raise ValueError(f"x must be at least 2x2 to halve, got shape {tuple(x.shape)}")
+        return self.conv(x)
+
+
+class AvgPoolDownsample(nn.Module):
+    """Parameter-free downsampling: the mean of every 2x2 block (LDM's ``Downsample(with_conv=False)``).
+
+    ``(B, C, H, W) -> (B, C, floor(H/2), floor(W/2))``.
+    """
+
+    def __init__(self, in_channels: int) -> None:
+        super().__init__()
+        self.in_channels = check_int("in_channels", in_channels, min_value=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
+        check_channels("x", x, self.in_channels)
+        if min(x.shape[2:]) < 2:
+            raise ValueError(f"x must be at least 2x2 to halve, got shape {tuple(x.shape)}")
+        return F.avg_pool2d(x, kernel_size=2, stride=2)
+
+
+class TransposedConvUpsample(nn.Module):
+    """The seed-003 upsampler: a 4x4 transposed convolution with stride 2 and padding 1 (``up_sample_conv``).
+
+    ``(B, C_in, H, W) -> (B, C_out, 2H, 2W)``. The kernel (4) is a multiple of the stride (2), so every
+    output pixel receives the same number of kernel taps; the taps it receives depend on the pixel's
+    parity, which is where the checkerboard pattern of transposed convolutions comes from (Chapter 2).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int | None = None) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels = _out_channels(in_channels, out_channels)
+        self.conv = nn.ConvTranspose2d(self.in_channels, self.out_channels, kernel_size=4, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
+        check_channels("x", x, self.in_channels)
+        return self.conv(x)

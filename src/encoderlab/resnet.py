@@ -21,7 +21,9 @@ from ._validation import (
 from .causal import PADDING_MODES, CausalConv3d
 from .norm import GroupNorm, PerFrameGroupNorm
 
-__all__ = ["CausalResnet3d", "ResnetBlock"]
+__all__ = ["SHORTCUTS", "CausalResnet3d", "ResnetBlock", "SkipConvResnetBlock", "resnet_block_num_params"]
+
+SHORTCUTS = ("nin", "conv", "always")
 
 
 class ResnetBlock(nn.Module):
@@ -76,6 +78,70 @@ class ResnetBlock(nn.Module):
         h = self.conv1(F.silu(self.norm1(x)))
         h = self.conv2(self.dropout(F.silu(self.norm2(h))))
         return self.shortcut(x) + h
+
+
+class SkipConvResnetBlock(nn.Module):
+    """The seed-003 residual block: a 1x1 convolution on the skip path of *every* block.
+
+    ``out = resnet_conv_second(resnet_conv_first(x)) + residual_input_conv(x)``, each ``resnet_conv_*`` an
+    ``nn.Sequential(GroupNorm, SiLU, Conv2d 3x3)`` as in the seed's ``DownBlock``/``MidBlock``. Unlike LDM's
+    block, the 1x1 ``residual_input_conv`` is there even when the channel count does not change, so the skip
+    path is a learned channel mix rather than the identity. GroupNorm uses PyTorch's default eps (1e-5).
+
+    Args:
+        in_channels, out_channels: channels of input and output.
+        norm_channels: the number of GroupNorm groups (the seed's name for it; 32 in the seed).
+
+    Shape: ``(B, in, H, W) -> (B, out, H, W)``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int | None = None, *, norm_channels: int = 32) -> None:
+        super().__init__()
+        check_int("in_channels", in_channels, min_value=1)
+        out_channels = in_channels if out_channels is None else check_int("out_channels", out_channels, min_value=1)
+        check_int("norm_channels", norm_channels, min_value=1)
+        check_divisible("in_channels", in_channels, "norm_channels", norm_channels)
+        check_divisible("out_channels", out_channels, "norm_channels", norm_channels)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.resnet_conv_first = nn.Sequential(
+            GroupNorm(norm_channels, in_channels), nn.SiLU(),
+            nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=1, padding=1),
+        )
+        self.resnet_conv_second = nn.Sequential(
+            GroupNorm(norm_channels, out_channels), nn.SiLU(),
+            nn.Conv2d(out_channels, out_channels, kernel_size=3, stride=1, padding=1),
+        )
+        self.residual_input_conv = nn.Conv2d(in_channels, out_channels, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
+        check_channels("x", x, self.in_channels)
+        return self.resnet_conv_second(self.resnet_conv_first(x)) + self.residual_input_conv(x)
+
+
+def resnet_block_num_params(in_channels: int, out_channels: int | None = None, *, kernel_size: int = 3,
+                            dims: int = 2, shortcut: str = "nin") -> int:
+    """Parameters of a pre-activation residual block (two affine GroupNorms, two k^dims convs with bias, skip).
+
+    ``2*C_in + (C_in*C_out*k^d + C_out) + 2*C_out + (C_out^2*k^d + C_out) + skip`` where the skip is
+
+    - ``"nin"`` (LDM's default, diffusers, the causal block): ``C_in*C_out + C_out`` when ``C_in != C_out``, else 0;
+    - ``"conv"`` (LDM ``conv_shortcut=True``): ``C_in*C_out*k^d + C_out`` when ``C_in != C_out``, else 0;
+    - ``"always"`` (seed 003): ``C_in*C_out + C_out`` always.
+
+    ``dims=2`` for :class:`ResnetBlock`/:class:`SkipConvResnetBlock`, ``dims=3`` for :class:`CausalResnet3d`.
+    """
+    check_int("in_channels", in_channels, min_value=1)
+    out_channels = in_channels if out_channels is None else check_int("out_channels", out_channels, min_value=1)
+    check_int("kernel_size", kernel_size, min_value=1)
+    check_int("dims", dims, min_value=1)
+    check_one_of("shortcut", shortcut, SHORTCUTS)
+    cin, cout, taps = in_channels, out_channels, kernel_size**dims
+    total = 2 * cin + (cin * cout * taps + cout) + 2 * cout + (cout * cout * taps + cout)
+    if shortcut == "always" or cin != cout:
+        total += cin * cout * (taps if shortcut == "conv" else 1) + cout
+    return total
 
 
 class CausalResnet3d(nn.Module):

@@ -450,16 +450,19 @@ class fixed_tail_cache:  # noqa: N801 (a context manager, named like one)
         self._patched: list[CausalConv3d] = []
 
     def __enter__(self) -> nn.Module:
+        if not hasattr(CausalConv3d, "next_window_start"):  # the hook of encoderlab.causal this relies on
+            raise RuntimeError("CausalConv3d has no next_window_start(): fixed_tail_cache needs updating")
         for conv in self.model.modules():
             if isinstance(conv, CausalConv3d) and conv.time_span > 1:  # a 1-frame kernel needs no cache
                 keep = conv.time_span - conv.stride[0] if self.keep is None else self.keep
-                conv.tail_start = lambda padded, n_out, keep=keep: max(padded - keep, 0)
+                # the exact rule keeps every frame from the next window's start on; this one the last `keep`
+                conv.next_window_start = lambda padded, n_out, keep=keep: max(padded - keep, 0)
                 self._patched.append(conv)
         return self.model
 
     def __exit__(self, *exc) -> None:
         for conv in self._patched:
-            del conv.tail_start  # back to the class's exact rule
+            del conv.next_window_start  # back to the class's exact rule
         self._patched.clear()
 
 

@@ -412,6 +412,33 @@ def test_naive_last_frames_cache_is_wrong_at_stride_2():
     assert (encode_stream(naive_plain, video, [3, 5, 2, 7, 8]) - whole).abs().max() <= 1e-5
 
 
+class SpanMinusStrideConv3d(CausalConv3d):
+    """The Pyramid Flow / Wan rule: keep the last span - s_t frames (exact only for their own chunk plans)."""
+
+    def next_window_start(self, padded_frames, n_out):
+        return padded_frames - (self.time_span - self.stride[0])
+
+
+def test_pyramid_style_cache_is_exact_only_for_its_own_plans():
+    encoder = _randomise(nn.Sequential(
+        CausalConv3d(3, 4, 3), CausalConv3d(4, 4, 3, stride=(2, 1, 1)), CausalConv3d(4, 4, 3, stride=(2, 1, 1)),
+        CausalConv3d(4, 4, 3, stride=(2, 1, 1)),
+    ))
+    fixed = nn.Sequential(*[SpanMinusStrideConv3d(c.in_channels, c.out_channels, c.kernel_size, c.stride)
+                            for c in encoder])
+    fixed.load_state_dict(encoder.state_dict())
+    fixed.eval()
+    video = torch.randn(1, 3, 25, 4, 4)
+    with torch.no_grad():
+        whole = encoder(video)
+    for plan in ([9, 8, 8], [17, 8], [1, 8, 8, 8]):  # 1 + 8m, then multiples of 8
+        assert (encode_stream(fixed, video, plan) - whole).abs().max() <= 1e-5
+    for plan in ([3, 5, 2, 7, 8], [1] * 25, [2, 8, 8, 7]):
+        streamed = encode_stream(fixed, video, plan)
+        assert streamed.shape != whole.shape or (streamed - whole).abs().max() > 1e-2
+        assert (encode_stream(encoder, video, plan) - whole).abs().max() <= 1e-5
+
+
 def test_clip_wide_groupnorm_breaks_causality_and_streaming():
     seed_block = _randomise(CausalResnet3d(4, 4, num_groups=2))  # the seed: GroupNorm over the whole clip
     fixed = _randomise(CausalResnet3d(4, 4, num_groups=2, per_frame_norm=True))

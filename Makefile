@@ -42,7 +42,7 @@ html: $(STAMP)
 	$(BIN)/jupyter-book build . --builder html --warningiserror --nitpick --keep-going
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests chapters assignments book conftest.py
+	$(BIN)/ruff check src tests chapters assignments book benchmarks conftest.py
 
 unit: $(STAMP)
 	$(BIN)/pytest tests -q

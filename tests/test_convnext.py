@@ -34,16 +34,6 @@ from encoderlab.convnext import (
     roadmap_network,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tensors are tiny: one thread is as fast, and far faster on a CPU shared with other jobs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # ----------------------------------------------------------------------------------------------------------------
 # LayerNorm2d == nn.LayerNorm over the channels of the permuted tensor
 # ----------------------------------------------------------------------------------------------------------------

@@ -37,15 +37,6 @@ DECODERS = {1: DecoderNet1d, 2: DecoderNet2d, 3: DecoderNet3d}
 CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny convolutions run fastest (and do not fight other processes) on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def meta(cls, *args, **kwargs):
     with torch.device("meta"):
         return cls(*args, **kwargs)

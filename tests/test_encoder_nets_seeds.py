@@ -29,15 +29,6 @@ SEEDS = {"002": "EncoderNet1d", "004": "EncoderNet2d"}
 TOTALS = {"002": ("14,401,568", "14,368,768"), "004": ("31,190,816", "31,158,016")}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small CPU forward passes run fastest (and do not fight other processes) on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def seed_candidates() -> list[Path]:
     env = os.environ.get("ENCODERLAB_SEEDS_DIR")
     return [Path(env)] if env else [REPO.parent / "shared" / "seeds", REPO.parent.parent / "shared" / "seeds"]

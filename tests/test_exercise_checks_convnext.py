@@ -6,16 +6,6 @@ import torch
 from encoderlab.exercises import ExerciseError
 from encoderlab.exercises.convnext import check_block_params, check_drop_path, check_layer_norm_2d
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tensors are tiny: one thread is as fast, and far faster on a CPU shared with other jobs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # --- channels-first LayerNorm --------------------------------------------------------------------------------
 
 

@@ -55,13 +55,6 @@ def _seed_printout() -> list[str]:
     return [line.strip() for line in tree.strip().splitlines() if line.strip()]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The tensors here are tiny: one thread is faster than two, and far faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 TINY = {"block_out_channels": (4, 8, 8, 8), "num_groups": 2, "z_channels": 2}

@@ -3,21 +3,11 @@
 import math
 
 import pytest
-import torch
 from torch import nn
 
 from encoderlab import GroupNorm, PerFrameGroupNorm
 from encoderlab.exercises import ExerciseError
 from encoderlab.exercises.video import check_fix_norms, check_latent_frames, check_tail_length
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The tensors here are tiny: one thread is faster than two, and far faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_latent_frames(capsys):

@@ -6,15 +6,6 @@ import torch
 from encoderlab import CausalVideoEncoder, allocator_peak_memory, memory_vs_length, streaming_plan
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The tensors here are tiny: one thread is faster than two, and far faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_allocator_peak_memory_sees_torch_cpu_allocations():
     n = 4 * 2**20
 

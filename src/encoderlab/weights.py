@@ -33,7 +33,6 @@ unknown, missing and mis-shaped keys), :func:`export_weights`, :func:`load_file`
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import tempfile
@@ -349,6 +348,7 @@ def load_weights(model: nn.Module, source, *, format: str = "auto", assign: bool
 
     # rename to encoderlab's names, remembering where each key came from (for the error message)
     origin: dict[str, str] = {}
+    as_linear: set[str] = set()  # diffusers attention projections, stored as (C, C) Linear weights
     renamed: dict[str, torch.Tensor] = {}
     unknown: list[str] = []
     for key, value in full.items():
@@ -359,6 +359,7 @@ def load_weights(model: nn.Module, source, *, format: str = "auto", assign: bool
             new = _diffusers_key_to_ldm(key, num_levels)
             if new is not None and _is_attn_projection(new) and value.dim() == 2:
                 value = value[:, :, None, None]
+                as_linear.add(new)
         if new is None:
             unknown.append(shown)
             continue
@@ -370,8 +371,11 @@ def load_weights(model: nn.Module, source, *, format: str = "auto", assign: bool
     expected = {prefix + k: v for k, v in expected.items()}
     unknown += sorted(origin[k] for k in renamed if k not in expected)
     missing = sorted(k[len(prefix):] for k in expected if k not in renamed)
+    def shape(k, t):  # in the convention of the weights' format
+        return tuple(t.shape[:2]) if k in as_linear else tuple(t.shape)
+
     shapes = [
-        f"{origin[k]}: {tuple(v.shape)} in the weights, {tuple(expected[k].shape)} in the model"
+        f"{origin[k]}: {shape(k, v)} in the weights, {shape(k, expected[k])} in the model"
         for k, v in renamed.items() if k in expected and tuple(v.shape) != tuple(expected[k].shape)
     ]
     if unknown or missing or shapes:
@@ -395,6 +399,9 @@ def _check_diffusers_compatible(model: nn.Module) -> None:
         if part.attn_type == "linear" or any(isinstance(m, LinAttnBlock) for m in part.modules()):
             raise WeightsError("attn_type='linear' (LDM's LinAttnBlock) has no diffusers equivalent; only 'vanilla' "
                                "and 'none' can be exported to diffusers")
+        if isinstance(part, Encoder) and part.ch_mult[0] != 1:
+            raise WeightsError(f"an Encoder with ch_mult[0] = {part.ch_mult[0]} != 1 has no diffusers equivalent: "
+                               "LDM's conv_in outputs ch channels, diffusers' outputs block_out_channels[0]")
         if not part.resamp_with_conv:
             raise WeightsError("resamp_with_conv=False (pooling / plain nearest upsampling) has no diffusers "
                                "equivalent: diffusers' VAE always resamples with a convolution")
@@ -520,7 +527,7 @@ def autoencoder_from_diffusers_config(config: Mapping, *, device=None) -> Autoen
     """Build the encoderlab :class:`~encoderlab.ldm.AutoencoderKL` that a diffusers ``AutoencoderKL`` config
     (its ``config.json`` as a dict) describes, ready for :func:`load_weights`.
 
-    ``ch`` is the greatest common divisor of ``block_out_channels``; ``resolution`` is ``sample_size``, and
+    ``ch`` is ``block_out_channels[0]`` (so ``ch_mult[0] == 1``); ``resolution`` is ``sample_size``, and
     attention levels are placed at ``sample_size // 2**i``. Raises ValueError for what LDM cannot express.
     """
     if not isinstance(config, Mapping):
@@ -551,7 +558,9 @@ def autoencoder_from_diffusers_config(config: Mapping, *, device=None) -> Autoen
     mid_attn = config.get("mid_block_add_attention", True)
     if not mid_attn and any(enc_attn):
         raise ValueError("attention blocks without a middle attention cannot be expressed with LDM's attn_type")
-    ch = math.gcd(*blocks)
+    ch = blocks[0]  # LDM's conv_in outputs ch channels, diffusers' block_out_channels[0]
+    if any(b % ch for b in blocks):
+        raise ValueError(f"block_out_channels {blocks} must all be multiples of the first, {ch} (LDM's ch)")
     resolution = int(config.get("sample_size", 32))
     if isinstance(config.get("sample_size"), (list, tuple)):
         resolution = int(config["sample_size"][0])

@@ -10,14 +10,14 @@ Both models are built from one config with random weights; encoderlab's weights 
 diffusers through :func:`encoderlab.weights.export_weights`, and the outputs are checked equal first. Then, under
 ``torch.inference_mode()``, the forward passes run **interleaved** (encoderlab, diffusers, encoderlab, ...
 with the order flipped every round), so that a change in machine load hits both alike; the script prints the
-median wall-clock time and the median CPU time (``time.process_time``: the work done, less sensitive to
-other processes on a shared machine) of each, and the ratios encoderlab / diffusers (< 1: encoderlab is faster).
+median wall-clock time, the best wall-clock time and the median CPU time (``time.process_time``: the work
+done, less sensitive to other processes on a shared machine) of each, and the ratios encoderlab / diffusers
+(< 1: encoderlab is faster). Each timed sample averages several forward passes (``--inner``).
 
 Peak memory is measured with the PyTorch profiler: every CPU allocation and free made during one forward
 pass is recorded in order, and the peak of the running total (above what was allocated before the pass) is
 the pass's peak memory. The ratio encoderlab / diffusers is printed (< 1: encoderlab needs less).
 
-The profiler may print its own start/stop lines on stderr (``2>/dev/null`` hides them).
 This is a benchmark, not a test: its numbers depend on the machine and on what else runs on it.
 """
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import statistics
 import sys
 import time
@@ -91,10 +92,13 @@ def main(argv=None) -> int:
     parser.add_argument("--attn-resolutions", help="override, e.g. 16 (empty: only the middle attention)")
     parser.add_argument("--size", type=int, default=128, help="input height and width of the encoder")
     parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=7, help="timed runs per model and part")
+    parser.add_argument("--repeats", type=int, default=11, help="timed samples per model and part")
+    parser.add_argument("--inner", type=int, default=0,
+                        help="forward passes per timed sample (0: enough for about 0.3 s per sample)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
     parser.add_argument("--parts", default="Encoder,Decoder")
     args = parser.parse_args(argv)
+    os.environ.setdefault("KINETO_LOG_LEVEL", "6")  # keep the profiler's own start/stop lines quiet
     for key, value in PRESETS[args.preset].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -113,15 +117,24 @@ def main(argv=None) -> int:
             diff = (ours(x) - ref(x)).abs().max().item()
             print(f"\n{part}: input {tuple(x.shape)}, max |encoderlab - diffusers| = {diff:.2e}")
             ours(x), ref(x)  # warm-up (one-time allocations, oneDNN primitive caches)
+            inner = args.inner
+            if inner <= 0:
+                one = []
+                for _ in range(3):
+                    start = time.perf_counter()
+                    ref(x)
+                    one.append(time.perf_counter() - start)
+                inner = max(1, round(0.3 / min(one)))
             times = {"encoderlab": [], "diffusers": []}
             cpu = {"encoderlab": [], "diffusers": []}
             for r in range(args.repeats):
                 order = (("encoderlab", ours), ("diffusers", ref))
                 for name, model in (order if r % 2 == 0 else order[::-1]):
                     start, start_cpu = time.perf_counter(), time.process_time()
-                    model(x)
-                    cpu[name].append(time.process_time() - start_cpu)
-                    times[name].append(time.perf_counter() - start)
+                    for _ in range(inner):
+                        model(x)
+                    cpu[name].append((time.process_time() - start_cpu) / inner)
+                    times[name].append((time.perf_counter() - start) / inner)
             peaks = {"encoderlab": [], "diffusers": []}
             for _ in range(2):
                 for name, model in (("encoderlab", ours), ("diffusers", ref)):
@@ -132,7 +145,10 @@ def main(argv=None) -> int:
         for name in ("encoderlab", "diffusers"):
             print(f"  {name:10s} wall median {med[name] * 1e3:8.1f} ms (min {min(times[name]) * 1e3:8.1f})  "
                   f"CPU median {med_cpu[name] * 1e3:8.1f} ms  peak {mem[name] / 2**20:8.2f} MiB")
+        print(f"  ({args.repeats} interleaved samples of {inner} forward pass(es) each)")
         print(f"  time ratio encoderlab/diffusers, median wall: {med['encoderlab'] / med['diffusers']:.3f}")
+        print(f"  time ratio encoderlab/diffusers, best wall:   "
+              f"{min(times['encoderlab']) / min(times['diffusers']):.3f}")
         print(f"  time ratio encoderlab/diffusers, median CPU:  {med_cpu['encoderlab'] / med_cpu['diffusers']:.3f}")
         print(f"  peak-memory ratio encoderlab/diffusers:       {mem['encoderlab'] / mem['diffusers']:.3f}")
         ok = ok and diff < 1e-4

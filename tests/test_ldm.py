@@ -370,3 +370,24 @@ def test_bad_inputs_give_clear_errors():
         model.decode(torch.randn(1, 8, 4, 4))
     with pytest.raises(TypeError, match="floating-point"):
         model.encode(torch.zeros(1, 3, 32, 32, dtype=torch.long))
+
+
+def test_forward_hooks_on_resnet_blocks_fire_without_autograd():
+    """The lean no-grad path must not bypass hooks (torchinfo and feature extractors rely on them)."""
+    enc = randomise(Encoder(**SMALL_ATTN), 9)
+    seen = []
+    enc.down[1].block[0].register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape)))
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        enc(x)
+    assert seen == [(1, 64, 16, 16)]
+
+
+def test_runs_under_cpu_autocast():
+    model = randomise(AutoencoderKL(SMALL_ATTN), 10)
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        want = model(x, sample_posterior=False)[0]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            got = model(x, sample_posterior=False)[0]
+    assert got.shape == want.shape and (got.float() - want).abs().max() < 0.1

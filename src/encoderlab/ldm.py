@@ -97,22 +97,32 @@ def _check_config(ch, ch_mult, num_res_blocks, attn_resolutions, dropout, resamp
     return ch_mult, tuple(attn_resolutions), attn_type
 
 
+def _has_hooks(module: nn.Module) -> bool:
+    """True if calling ``module`` would run forward hooks (e.g. torchinfo's), which the lean path would skip."""
+    from torch.nn.modules import module as m
+
+    return bool(module._forward_hooks or module._forward_pre_hooks or m._global_forward_hooks
+                or m._global_forward_pre_hooks)
+
+
 def resnet_forward(block: ResnetBlock, x: torch.Tensor) -> torch.Tensor:
     """Run a :class:`~encoderlab.ResnetBlock`; without autograd, in a leaner way that gives the same result.
 
-    With gradients enabled this is ``block(x)``. Without them (``torch.no_grad()`` / ``inference_mode()``) the
-    same layers run in the same order, but each intermediate is released as soon as it is used and SiLU and
-    the residual addition work in place, so at most three activations are alive at once instead of four: the
-    encoder's peak memory drops by one activation, which is what makes it use no more memory than diffusers
-    (see ``benchmarks/ldm_vs_diffusers.py``). The values are bit-for-bit those of ``block(x)`` (tested).
+    With gradients enabled (or forward hooks on the block) this is ``block(x)``. Without them
+    (``torch.no_grad()`` / ``torch.inference_mode()``) the same layers run in the same order, but each
+    intermediate is released as soon as it is used and SiLU and the residual addition work in place, so at
+    most three activations are alive at once instead of four: the peak memory of the encoder and the decoder
+    drops by one activation, which is what makes them use less memory than diffusers (measured by
+    ``benchmarks/ldm_vs_diffusers.py``). The values are bit-for-bit those of ``block(x)`` (tested).
     """
-    if torch.is_grad_enabled():
+    if torch.is_grad_enabled() or _has_hooks(block):
         return block(x)
     h = F.silu(block.norm1(x), inplace=True)
     h = block.conv1(h)
     h = F.silu(block.norm2(h), inplace=True)
     h = block.conv2(block.dropout(h))
-    return h.add_(block.shortcut(x))
+    skip = block.shortcut(x)
+    return h.add_(skip) if skip.dtype == h.dtype else skip + h  # (mixed dtypes happen under autocast)
 
 
 def _act(h: torch.Tensor) -> torch.Tensor:

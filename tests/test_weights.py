@@ -321,3 +321,15 @@ def test_bad_arguments():
         load_weights(model, {"encoder.conv_in.weight": [1, 2]})
     with pytest.raises(WeightsError, match="not part of an LDM autoencoder"):
         ldm_to_diffusers({"unet.x": torch.zeros(1)})
+
+
+def test_loading_into_a_meta_model_with_assign():
+    """Build on the meta device (no memory, no init time), then take the checkpoint's tensors as parameters."""
+    ours = tiny_autoencoder(SMALL_ATTN, seed=11)
+    with torch.device("meta"):
+        empty = AutoencoderKL(SMALL_ATTN)
+    load_weights(empty, export_weights(ours, "diffusers"), assign=True)
+    assert not any(p.is_meta for p in empty.parameters())
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(empty.encode(x).moments, ours.encode(x).moments)

@@ -44,7 +44,7 @@ from torch import nn
 
 from ._validation import check_one_of
 from .attention import AttnBlock, LinAttnBlock
-from .ldm import AutoencoderKL, Decoder, Encoder
+from .ldm import AutoencoderKL, Decoder, Encoder, _ChannelsLastOnCPU
 
 __all__ = [
     "WeightsError",
@@ -390,6 +390,10 @@ def load_weights(model: nn.Module, source, *, format: str = "auto", assign: bool
     own = {k[len(prefix):]: v for k, v in renamed.items()}
     with torch.no_grad():
         model.load_state_dict(own, strict=True, assign=assign)
+    if assign:  # the assigned tensors come in the checkpoint's layout: give them the model's preferred one
+        for module in model.modules():
+            if isinstance(module, _ChannelsLastOnCPU):
+                module._sync_weight_layout()
     return model
 
 

@@ -68,6 +68,7 @@ from .encoder_nets import (
     EncoderNet2d,
     EncoderNet3d,
 )
+from .ldm import AutoencoderKL, Decoder, Encoder
 from .norm import GroupNorm, PerFrameGroupNorm, group_norm, per_frame_group_norm
 from .resnet import CausalResnet3d, ResnetBlock, SkipConvResnetBlock, resnet_block_num_params
 from .summary import LayerSummary, layer_summary, parse_summary
@@ -90,12 +91,14 @@ from .video import (
     streaming_plan,
 )
 from .video_data import moving_shapes
+from .weights import export_weights, load_weights
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ATTN_TYPES",
     "AttnBlock",
+    "AutoencoderKL",
     "AvgPoolDownsample",
     "BlockBottleneck1d",
     "BlockBottleneck2d",
@@ -113,6 +116,7 @@ __all__ = [
     "ConvNeXt",
     "ConvNeXtBlock",
     "ConvNeXtResnetBlock",
+    "Decoder",
     "DecoderNet1d",
     "DecoderNet2d",
     "DecoderNet3d",
@@ -120,6 +124,7 @@ __all__ = [
     "DownBlock",
     "Downsample",
     "ELBOTerms",
+    "Encoder",
     "EncoderNet1d",
     "EncoderNet2d",
     "EncoderNet3d",
@@ -160,6 +165,7 @@ __all__ = [
     "drop_path",
     "elbo_loss",
     "encode_stream",
+    "export_weights",
     "fixed_tail_cache",
     "from_tokens",
     "get_device",
@@ -167,6 +173,7 @@ __all__ = [
     "latent_frames",
     "layer_norm_2d",
     "layer_summary",
+    "load_weights",
     "make_attn",
     "make_dataset",
     "memory_vs_length",

@@ -20,7 +20,7 @@ help:
 	@echo "make book     build the HTML book into _build/html from the committed notebook outputs"
 	@echo "make test     lint, unit tests, strict nbval on every chapter, the HTML build, then the browser test"
 	@echo "make browser  build the HTML, then open every page offline in headless Chromium and check it"
-	@echo "              (BOOK_STRICT_A11Y=1 make browser: missing figure alt text and tiny figure text fail too)"
+	@echo "              (missing figure alt text and unreadably small figure text fail too; BOOK_STRICT_A11Y=0 makes them warnings)"
 	@echo "make screenshots  every page at desktop (1280 px) and phone (390 px) width into _build/screenshots/"
 	@echo "make execute  re-execute every chapter notebook and assignment master in place on CPU (after changing src/)"
 	@echo "make assignments  student notebooks and autograder zips for every assignment master -> _build/assignments/"
@@ -62,8 +62,11 @@ chromium:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium fonts-dejavu-core fonts-liberation >/dev/null; }
 	@test -x $(CHROMIUM) || { echo "$(CHROMIUM) still missing after apt-get install chromium"; exit 1; }
 
+# Every figure must have alt text and readable text: strict unless BOOK_STRICT_A11Y=0.
+BOOK_STRICT_A11Y ?= 1
+
 browser: html chromium
-	BOOK_CHROMIUM=$(CHROMIUM) $(BIN)/pytest tests/browser/check_book.py -q
+	BOOK_STRICT_A11Y=$(BOOK_STRICT_A11Y) BOOK_CHROMIUM=$(CHROMIUM) $(BIN)/pytest tests/browser/check_book.py -q
 
 screenshots: html chromium
 	BOOK_CHROMIUM=$(CHROMIUM) $(BIN)/python tests/browser/screenshots.py _build/screenshots

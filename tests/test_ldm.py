@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from encoderlab import AttnBlock, LinAttnBlock, ResnetBlock, count_parameters
-from encoderlab.ldm import AutoencoderKL, Decoder, Encoder, resnet_forward
+from encoderlab.ldm import AutoencoderKL, Decoder, Encoder
 from encoderlab.weights import diffusers_config, export_weights
 
 diffusers = pytest.importorskip("diffusers")
@@ -273,10 +273,10 @@ def test_lean_resnet_path_is_bit_identical_to_the_block(cin, cout, channels_last
     x = torch.randn(2, cin, 9, 7)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    with torch.no_grad():
-        want = block(x)
-        x_before = x.clone()
-        got = resnet_forward(block, x)
+    want = block(x).detach()  # with autograd: the plain path
+    x_before = x.clone()
+    with torch.no_grad():  # without autograd: in-place SiLU and residual addition
+        got = block(x)
     assert torch.equal(got, want)
     assert torch.equal(x, x_before)  # the input is never modified in place
 
@@ -285,12 +285,13 @@ def test_channels_last_and_default_layout_agree_and_outputs_are_contiguous():
     ours = randomise(AutoencoderKL(SMALL_ATTN), 6)
     nchw = copy.deepcopy(ours)
     nchw.encoder.cpu_channels_last = nchw.decoder.cpu_channels_last = False
-    x = torch.randn(1, 3, 32, 32)
+    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(6))
     with torch.no_grad():
         a, b = ours.encode(x).moments, nchw.encode(x).moments
         assert a.is_contiguous() and max_diff(a, b) < 1e-5
         rec = ours.decode(a[:, :4])
-        assert rec.is_contiguous() and max_diff(rec, nchw.decode(b[:, :4])) < 1e-5
+        # two layouts = two convolution algorithms: the decoder amplifies their rounding (see DECODED_ATOL)
+        assert rec.is_contiguous() and max_diff(rec, nchw.decode(b[:, :4])) < DECODED_ATOL
 
 
 def test_training_path_has_gradients_and_matches_inference():

@@ -37,8 +37,7 @@ from .distributions import DiagonalGaussian
 from .norm import GroupNorm
 from .resnet import ResnetBlock
 
-__all__ = ["AutoencoderKL", "Decoder", "DownLevel", "Encoder", "MidLevel", "UpLevel", "ldm_level_resolutions",
-           "resnet_forward"]
+__all__ = ["AutoencoderKL", "Decoder", "DownLevel", "Encoder", "MidLevel", "UpLevel", "ldm_level_resolutions"]
 
 NUM_GROUPS = 32  # LDM's Normalize(): GroupNorm(32, C, eps=1e-6) everywhere
 EPS = 1e-6
@@ -95,34 +94,6 @@ def _check_config(ch, ch_mult, num_res_blocks, attn_resolutions, dropout, resamp
             raise ValueError(f"attn_resolutions contains {r}, which is not the resolution of any level: with "
                              f"resolution={resolution} and {len(ch_mult)} levels they are {levels}")
     return ch_mult, tuple(attn_resolutions), attn_type
-
-
-def _has_hooks(module: nn.Module) -> bool:
-    """True if calling ``module`` would run forward hooks (e.g. torchinfo's), which the lean path would skip."""
-    from torch.nn.modules import module as m
-
-    return bool(module._forward_hooks or module._forward_pre_hooks or m._global_forward_hooks
-                or m._global_forward_pre_hooks)
-
-
-def resnet_forward(block: ResnetBlock, x: torch.Tensor) -> torch.Tensor:
-    """Run a :class:`~encoderlab.ResnetBlock`; without autograd, in a leaner way that gives the same result.
-
-    With gradients enabled (or forward hooks on the block) this is ``block(x)``. Without them
-    (``torch.no_grad()`` / ``torch.inference_mode()``) the same layers run in the same order, but each
-    intermediate is released as soon as it is used and SiLU and the residual addition work in place, so at
-    most three activations are alive at once instead of four: the peak memory of the encoder and the decoder
-    drops by one activation, which is what makes them use less memory than diffusers (measured by
-    ``benchmarks/ldm_vs_diffusers.py``). The values are bit-for-bit those of ``block(x)`` (tested).
-    """
-    if torch.is_grad_enabled() or _has_hooks(block):
-        return block(x)
-    h = F.silu(block.norm1(x), inplace=True)
-    h = block.conv1(h)
-    h = F.silu(block.norm2(h), inplace=True)
-    h = block.conv2(block.dropout(h))
-    skip = block.shortcut(x)
-    return h.add_(skip) if skip.dtype == h.dtype else skip + h  # (mixed dtypes happen under autocast)
 
 
 def _act(h: torch.Tensor) -> torch.Tensor:
@@ -205,7 +176,7 @@ class _Level(nn.Module):
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         for j, block in enumerate(self.block):
-            h = resnet_forward(block, h)
+            h = block(h)
             if len(self.attn) > 0:
                 h = self.attn[j](h)
         resample = getattr(self, self._resampler, None)
@@ -258,7 +229,7 @@ class MidLevel(nn.Module):
         self.block_2 = ResnetBlock(channels, channels, dropout=dropout, num_groups=NUM_GROUPS, eps=EPS)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return resnet_forward(self.block_2, self.attn_1(resnet_forward(self.block_1, h)))
+        return self.block_2(self.attn_1(self.block_1(h)))
 
 
 class Encoder(_ChannelsLastOnCPU):

@@ -75,9 +75,19 @@ class ResnetBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
         check_channels("x", x, self.in_channels)
-        h = self.conv1(F.silu(self.norm1(x)))
-        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
-        return self.shortcut(x) + h
+        if torch.is_grad_enabled():
+            h = self.conv1(F.silu(self.norm1(x)))
+            h = self.conv2(self.dropout(F.silu(self.norm2(h))))
+            return self.shortcut(x) + h
+        # Without autograd nothing needs the intermediates: SiLU and the residual addition work in place, and
+        # each step rebinds `h` so the previous activation is freed before the next convolution runs. At most
+        # three activations are alive at once instead of four (same values, bit for bit; tested).
+        h = F.silu(self.norm1(x), inplace=True)
+        h = self.conv1(h)
+        h = F.silu(self.norm2(h), inplace=True)
+        h = self.conv2(self.dropout(h))
+        skip = self.shortcut(x)
+        return h.add_(skip) if skip.dtype == h.dtype else skip + h  # dtypes differ under autocast
 
 
 class SkipConvResnetBlock(nn.Module):

@@ -38,7 +38,7 @@ from ._validation import (
 )
 from .conv import Downsample, Upsample
 from .cost import count_multiply_adds
-from .norm import GroupNorm
+from .norm import _LOW_PRECISION, GroupNorm, _apply_affine, _check_affine
 from .resnet import ResnetBlock
 
 __all__ = [
@@ -67,7 +67,6 @@ __all__ = [
     "roadmap_network",
 ]
 
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 # --------------------------------------------------------------------------------------------------------------
 # The roadmap (the paper's numbers)
@@ -111,16 +110,6 @@ _DROP_PATH_RATES = {"tiny": 0.1, "small": 0.4, "base": 0.5, "large": 0.5, "xlarg
 # LayerNorm over channels
 # --------------------------------------------------------------------------------------------------------------
 
-def _check_affine(weight, bias, channels: int) -> None:
-    for name, p in (("weight", weight), ("bias", bias)):
-        if p is None:
-            continue
-        if not isinstance(p, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor or None, got {type(p).__name__}")
-        if p.shape != (channels,):
-            raise ValueError(f"{name} must have shape ({channels},) to match the channels, got {tuple(p.shape)}")
-
-
 def _check_channels_first(x) -> None:
     check_tensor("x", x)
     if x.dim() < 3:
@@ -147,12 +136,7 @@ def layer_norm_2d(x: torch.Tensor, weight: torch.Tensor | None = None, bias: tor
     mean = x.mean(dim=1, keepdim=True)                      # (B, 1, *): one mean per position
     var = x.var(dim=1, unbiased=False, keepdim=True)        # biased, as every normalisation layer
     y = (x - mean) * torch.rsqrt(var + eps)
-    shape = (1, channels) + (1,) * (x.dim() - 2)            # per-channel affine, broadcast over positions
-    if weight is not None:
-        y = y * weight.to(y.dtype).reshape(shape)
-    if bias is not None:
-        y = y + bias.to(y.dtype).reshape(shape)
-    return y.to(in_dtype)
+    return _apply_affine(y, weight, bias).to(in_dtype)     # per-channel affine, broadcast over positions
 
 
 class LayerNorm2d(nn.Module):
@@ -249,6 +233,38 @@ class StochasticDepth(nn.Module):
 # ConvNeXt
 # --------------------------------------------------------------------------------------------------------------
 
+def _add_convnext_layers(module: nn.Module, cin: int, cout: int, *, kernel_size: int, expansion: int,
+                         layer_scale_init_value: float, drop_path: float, eps: float) -> None:
+    """Give ``module`` the layers of a ConvNeXt branch ``cin -> cout`` under the official names."""
+    check_int("kernel_size", kernel_size, min_value=1)
+    if kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be odd so that the block keeps H and W, got {kernel_size}")
+    check_int("expansion", expansion, min_value=1)
+    layer_scale_init_value = check_float("layer_scale_init_value", layer_scale_init_value, min_value=0.0)
+    check_float("drop_path", drop_path, min_value=0.0, max_value=1.0)
+    check_float("eps", eps, positive=True)
+    module.dwconv = nn.Conv2d(cin, cin, kernel_size=kernel_size, padding=kernel_size // 2, groups=cin)
+    module.norm = nn.LayerNorm(cin, eps=eps)
+    module.pwconv1 = nn.Linear(cin, expansion * cout)
+    module.act = nn.GELU()
+    module.pwconv2 = nn.Linear(expansion * cout, cout)
+    if layer_scale_init_value > 0:
+        module.gamma = nn.Parameter(torch.full((cout,), layer_scale_init_value))
+    else:
+        module.register_parameter("gamma", None)
+    module.drop_path = StochasticDepth(drop_path)
+
+
+def _convnext_branch(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``gamma * pwconv2(GELU(pwconv1(LayerNorm(dwconv(x)))))`` with the layers of :func:`_add_convnext_layers`."""
+    y = module.dwconv(x)
+    y = y.permute(0, 2, 3, 1)                               # (B, H, W, C): Linear acts on channels
+    y = module.pwconv2(module.act(module.pwconv1(module.norm(y))))
+    if module.gamma is not None:
+        y = module.gamma * y
+    return y.permute(0, 3, 1, 2)
+
+
 class ConvNeXtBlock(nn.Module):
     """The ConvNeXt block (paper Fig. 4; official ``Block``, same parameter names).
 
@@ -272,32 +288,12 @@ class ConvNeXtBlock(nn.Module):
                  kernel_size: int = 7, expansion: int = 4, eps: float = 1e-6) -> None:
         super().__init__()
         self.dim = check_int("dim", dim, min_value=1)
-        check_float("drop_path", drop_path, min_value=0.0, max_value=1.0)
-        layer_scale_init_value = check_float("layer_scale_init_value", layer_scale_init_value, min_value=0.0)
-        check_int("kernel_size", kernel_size, min_value=1)
-        if kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd so that the block keeps H and W, got {kernel_size}")
-        check_int("expansion", expansion, min_value=1)
-        check_float("eps", eps, positive=True)
-        self.dwconv = nn.Conv2d(dim, dim, kernel_size=kernel_size, padding=kernel_size // 2, groups=dim)
-        self.norm = nn.LayerNorm(dim, eps=eps)
-        self.pwconv1 = nn.Linear(dim, expansion * dim)
-        self.act = nn.GELU()
-        self.pwconv2 = nn.Linear(expansion * dim, dim)
-        if layer_scale_init_value > 0:
-            self.gamma = nn.Parameter(torch.full((dim,), layer_scale_init_value))
-        else:
-            self.register_parameter("gamma", None)
-        self.drop_path = StochasticDepth(drop_path)
+        _add_convnext_layers(self, dim, dim, kernel_size=kernel_size, expansion=expansion,
+                             layer_scale_init_value=layer_scale_init_value, drop_path=drop_path, eps=eps)
 
     def residual(self, x: torch.Tensor) -> torch.Tensor:
         """The residual branch alone (before stochastic depth): ``(B, C, H, W) -> (B, C, H, W)``."""
-        y = self.dwconv(x)
-        y = y.permute(0, 2, 3, 1)                               # (B, H, W, C): Linear acts on channels
-        y = self.pwconv2(self.act(self.pwconv1(self.norm(y))))
-        if self.gamma is not None:
-            y = self.gamma * y
-        return y.permute(0, 3, 1, 2)
+        return _convnext_branch(self, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
@@ -685,24 +681,9 @@ class ConvNeXtResnetBlock(nn.Module):
         super().__init__()
         check_int("in_channels", in_channels, min_value=1)
         out_channels = in_channels if out_channels is None else check_int("out_channels", out_channels, min_value=1)
-        check_int("kernel_size", kernel_size, min_value=1)
-        if kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd so that the block keeps H and W, got {kernel_size}")
-        check_int("expansion", expansion, min_value=1)
-        layer_scale_init_value = check_float("layer_scale_init_value", layer_scale_init_value, min_value=0.0)
-        check_float("drop_path", drop_path, min_value=0.0, max_value=1.0)
-        check_float("eps", eps, positive=True)
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.dwconv = nn.Conv2d(in_channels, in_channels, kernel_size, padding=kernel_size // 2, groups=in_channels)
-        self.norm = nn.LayerNorm(in_channels, eps=eps)
-        self.pwconv1 = nn.Linear(in_channels, expansion * out_channels)
-        self.act = nn.GELU()
-        self.pwconv2 = nn.Linear(expansion * out_channels, out_channels)
-        if layer_scale_init_value > 0:
-            self.gamma = nn.Parameter(torch.full((out_channels,), layer_scale_init_value))
-        else:
-            self.register_parameter("gamma", None)
-        self.drop_path = StochasticDepth(drop_path)
+        _add_convnext_layers(self, in_channels, out_channels, kernel_size=kernel_size, expansion=expansion,
+                             layer_scale_init_value=layer_scale_init_value, drop_path=drop_path, eps=eps)
         if in_channels != out_channels:
             self.nin_shortcut = nn.Conv2d(in_channels, out_channels, kernel_size=1)
 
@@ -713,11 +694,7 @@ class ConvNeXtResnetBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
         check_channels("x", x, self.in_channels)
-        y = self.dwconv(x).permute(0, 2, 3, 1)
-        y = self.pwconv2(self.act(self.pwconv1(self.norm(y))))
-        if self.gamma is not None:
-            y = self.gamma * y
-        return self.shortcut(x) + self.drop_path(y.permute(0, 3, 1, 2))
+        return self.shortcut(x) + self.drop_path(_convnext_branch(self, x))
 
 
 #: Block types :class:`SmallEncoder` accepts.

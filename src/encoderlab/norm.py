@@ -35,6 +35,16 @@ def _check_affine(weight, bias, channels: int) -> None:
             raise ValueError(f"{name} must have shape ({channels},) to match the channels, got {tuple(p.shape)}")
 
 
+def _apply_affine(normed: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None) -> torch.Tensor:
+    """Per-channel scale and shift of a ``(B, C, *)`` tensor: gamma and beta viewed as ``(1, C, 1, ..., 1)``."""
+    shape = (1, normed.shape[1]) + (1,) * (normed.dim() - 2)
+    if weight is not None:
+        normed = normed * weight.to(normed.dtype).reshape(shape)
+    if bias is not None:
+        normed = normed + bias.to(normed.dtype).reshape(shape)
+    return normed
+
+
 def group_norm(x: torch.Tensor, num_groups: int, weight: torch.Tensor | None = None,
                bias: torch.Tensor | None = None, eps: float = 1e-5) -> torch.Tensor:
     """Group normalisation written out step by step (equal to ``torch.nn.functional.group_norm``).
@@ -64,13 +74,8 @@ def group_norm(x: torch.Tensor, num_groups: int, weight: torch.Tensor | None = N
     var = grouped.var(dim=-1, unbiased=False, keepdim=True)
     normed = ((grouped - mean) * torch.rsqrt(var + eps)).reshape(x.shape)
 
-    # gamma and beta are per channel: view them as (1, C, 1, ..., 1) to broadcast over positions.
-    shape = (1, channels) + (1,) * (x.dim() - 2)
-    if weight is not None:
-        normed = normed * weight.to(normed.dtype).reshape(shape)
-    if bias is not None:
-        normed = normed + bias.to(normed.dtype).reshape(shape)
-    return normed.to(in_dtype)
+    # gamma and beta are per channel: viewed as (1, C, 1, ..., 1) they broadcast over positions.
+    return _apply_affine(normed, weight, bias).to(in_dtype)
 
 
 def per_frame_group_norm(x: torch.Tensor, num_groups: int, weight: torch.Tensor | None = None,
@@ -95,12 +100,7 @@ def per_frame_group_norm(x: torch.Tensor, num_groups: int, weight: torch.Tensor 
     mean = grouped.mean(dim=(2, 4), keepdim=True)
     var = grouped.var(dim=(2, 4), unbiased=False, keepdim=True)
     normed = ((grouped - mean) * torch.rsqrt(var + eps)).reshape(x.shape)
-    shape = (1, c, 1, 1, 1)
-    if weight is not None:
-        normed = normed * weight.to(normed.dtype).reshape(shape)
-    if bias is not None:
-        normed = normed + bias.to(normed.dtype).reshape(shape)
-    return normed.to(in_dtype)
+    return _apply_affine(normed, weight, bias).to(in_dtype)
 
 
 class GroupNorm(nn.Module):

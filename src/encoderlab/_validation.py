@@ -16,8 +16,11 @@ __all__ = [
     "check_divisible",
     "check_float",
     "check_int",
+    "check_int_sequence",
     "check_int_tuple",
+    "check_keys",
     "check_one_of",
+    "check_spatial_multiple",
     "check_tensor",
 ]
 
@@ -80,20 +83,57 @@ def check_int_tuple(name: str, value, length: int, *, min_value: int | None = No
     return items
 
 
+def check_int_sequence(name: str, value, *, min_value: int | None = None, min_len: int = 0,
+                       max_len: int | None = None, example: str = "(1, 2, 4)") -> tuple[int, ...]:
+    """Return ``value`` as a tuple of ints (a list or tuple; not a str, not a bool entry).
+
+    ``min_len``/``max_len`` bound its length and ``min_value`` every entry; ``example`` shows the expected
+    form in the message (``"ch_mult must be a sequence of ints such as (1, 2, 4, 4), got int 3"``).
+    """
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"{name} must be a sequence of ints such as {example}, got {type(value).__name__} {value!r}")
+    items = tuple(value)
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, int):
+            raise TypeError(f"{name} must contain ints, got {type(item).__name__} {item!r} in {value!r}")
+    if len(items) < min_len:
+        raise ValueError(f"{name} must have at least {min_len} entr{'y' if min_len == 1 else 'ies'}, "
+                         f"got {len(items)}: {value!r}")
+    if max_len is not None and len(items) > max_len:
+        raise ValueError(f"{name} must have at most {max_len} entries, got {len(items)}: {value!r}")
+    if min_value is not None and any(item < min_value for item in items):
+        raise ValueError(f"every entry of {name} must be >= {min_value}, got {value!r}")
+    return items
+
+
+def check_keys(what: str, given, allowed, *, error: type[Exception] = ValueError) -> None:
+    """Raise ``error`` naming every key of ``given`` that is not in ``allowed`` (config dicts, CLI files, ...).
+
+    The message reads ``"unknown {what} {['bad']}; expected some of [...]"``.
+    """
+    unknown = sorted(set(given) - set(allowed), key=str)
+    if unknown:
+        raise error(f"unknown {what} {unknown}; expected some of {sorted(allowed, key=str)}")
+
+
 def check_divisible(name: str, value: int, divisor_name: str, divisor: int) -> None:
     """Raise unless ``divisor`` divides ``value``."""
     if value % divisor != 0:
         raise ValueError(f"{name}={value} must be divisible by {divisor_name}={divisor}")
 
 
-def check_tensor(name: str, x, *, ndim: int | Sequence[int] | None = None, layout: str | None = None,
-                 floating: bool = True) -> torch.Tensor:
-    """Check that ``x`` is a tensor with one of the allowed numbers of dimensions.
+def check_tensor(name: str, x, *, ndim: int | Sequence[int] | None = None, min_ndim: int | None = None,
+                 layout: str | None = None, floating: bool = True) -> torch.Tensor:
+    """Check that ``x`` is a tensor with one of the allowed numbers of dimensions (``ndim``) or at least
+    ``min_ndim`` of them (layouts such as ``(B, C, *)``).
 
     ``layout`` (e.g. ``"(B, C, T, H, W)"``) is only used to make the message readable.
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if min_ndim is not None and x.dim() < min_ndim:
+        shown = f" {layout}" if layout else ""
+        raise ValueError(f"{name} must have at least {min_ndim} dimensions{shown}, got shape {tuple(x.shape)}")
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if x.dim() not in allowed:
@@ -111,3 +151,14 @@ def check_channels(name: str, x: torch.Tensor, expected: int, *, dim: int = 1) -
         raise ValueError(
             f"{name} has {x.shape[dim]} channels (dim {dim} of shape {tuple(x.shape)}), expected {expected}"
         )
+
+
+def check_spatial_multiple(name: str, x: torch.Tensor, multiple: int, *, dims: int = 2, why: str = "") -> None:
+    """Raise unless each of the last ``dims`` sizes of ``x`` is a *positive* multiple of ``multiple``.
+
+    ``why`` completes the message (e.g. ``"the encoder's 4 levels halve it 3 times"``).
+    """
+    sizes = tuple(x.shape[-dims:])
+    if any(s == 0 or s % multiple for s in sizes):
+        reason = f"; {why}" if why else ""
+        raise ValueError(f"{name} has spatial size {sizes}{reason}, so each must be a positive multiple of {multiple}")

@@ -8,7 +8,7 @@ from encoderlab.exercises import ExerciseError
 from encoderlab.exercises.attention import check_attention, check_split_heads, check_to_tokens
 
 
-def test_to_tokens(capsys):
+def test_check_to_tokens_accepts_right_answer(capsys):
     check_to_tokens(lambda x: x.flatten(2).transpose(1, 2))
     check_to_tokens(lambda x: x.permute(0, 2, 3, 1).reshape(x.shape[0], -1, x.shape[1]))
     assert capsys.readouterr().out.startswith("Correct!")
@@ -25,7 +25,7 @@ def test_to_tokens(capsys):
         (lambda x: exec("raise NotImplementedError"), "NotImplementedError"),
     ],
 )
-def test_to_tokens_explains_typical_mistakes(answer, match):
+def test_check_to_tokens_explains_mistakes(answer, match):
     with pytest.raises(ExerciseError, match=match):
         check_to_tokens(answer)
 
@@ -34,7 +34,7 @@ def _scores(q, k):
     return q @ k.transpose(-1, -2)
 
 
-def test_attention(capsys):
+def test_check_attention_accepts_right_answer(capsys):
     check_attention(lambda q, k, v: (_scores(q, k) / math.sqrt(q.shape[-1])).softmax(-1) @ v)
     assert capsys.readouterr().out.startswith("Correct!")
 
@@ -50,12 +50,12 @@ def test_attention(capsys):
         (lambda q, k, v: q, "shape"),
     ],
 )
-def test_attention_explains_typical_mistakes(answer, match):
+def test_check_attention_explains_mistakes(answer, match):
     with pytest.raises(ExerciseError, match=match):
         check_attention(answer)
 
 
-def test_split_heads(capsys):
+def test_check_split_heads_accepts_right_answer(capsys):
     check_split_heads(lambda x, h: x.reshape(x.shape[0], x.shape[1], h, -1).transpose(1, 2))
     assert capsys.readouterr().out.startswith("Correct!")
 
@@ -70,6 +70,6 @@ def test_split_heads(capsys):
         (lambda x, h: x, "shape"),
     ],
 )
-def test_split_heads_explains_typical_mistakes(answer, match):
+def test_check_split_heads_explains_mistakes(answer, match):
     with pytest.raises(ExerciseError, match=match):
         check_split_heads(answer)

@@ -12,7 +12,7 @@ def _causal(x, w, b, d):
     return F.conv1d(F.pad(x, (d * (w.shape[-1] - 1), 0)), w, b, dilation=d)
 
 
-def test_causal_conv1d(capsys):
+def test_check_causal_conv1d_accepts_right_answer(capsys):
     check_causal_conv1d(_causal)
     assert "Correct!" in capsys.readouterr().out
 
@@ -26,7 +26,7 @@ def test_causal_conv1d(capsys):
     (lambda x, w, b, d: F.conv1d(F.pad(x, (d * (w.shape[-1] - 1), 0)), w.flip(-1), b, dilation=d), "flipped"),
     (lambda x, w, b, d: _causal(x, w, b, d) * 2, "wrong values"),
 ])
-def test_causal_conv1d_mistakes(answer, match):
+def test_check_causal_conv1d_explains_mistakes(answer, match):
     with pytest.raises(ExerciseError, match=match):
         check_causal_conv1d(answer)
 
@@ -36,7 +36,7 @@ def _start(p, k, s, d):
     return ((p - span) // s + 1) * s if p >= span else 0
 
 
-def test_next_window_start(capsys):
+def test_check_next_window_start_accepts_right_answer_and_explains_mistakes(capsys):
     check_next_window_start(_start)
     assert "exact" in capsys.readouterr().out
     with pytest.raises(ExerciseError, match="only at stride 1"):
@@ -49,6 +49,6 @@ def test_next_window_start(capsys):
         check_next_window_start(lambda p, k, s, d: 7)
 
 
-def test_a_crash_is_reported():
+def test_check_next_window_start_explains_a_crash():
     with pytest.raises(ExerciseError, match="raised ZeroDivisionError"):
         check_next_window_start(lambda p, k, s, d: 1 // 0)

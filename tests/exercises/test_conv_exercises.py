@@ -7,7 +7,7 @@ from encoderlab.exercises import ExerciseError
 from encoderlab.exercises.conv import check_output_size, check_same_padding
 
 
-def test_output_size(capsys):
+def test_check_output_size_accepts_right_answer(capsys):
     check_output_size(lambda n, k, s, p, d: (n + 2 * p - d * (k - 1) - 1) // s + 1)
     assert capsys.readouterr().out.startswith("Correct!")
 
@@ -21,12 +21,12 @@ def test_output_size(capsys):
     (lambda n, k, s, p, d: n // s, "Write it as"),
     (lambda n, k, s, p, d: exec("raise NotImplementedError"), "NotImplementedError"),
 ])
-def test_output_size_mistakes(answer, match):
+def test_check_output_size_explains_mistakes(answer, match):
     with pytest.raises(ExerciseError, match=match):
         check_output_size(answer)
 
 
-def test_same_padding():
+def test_check_same_padding_accepts_right_answer_and_explains_mistakes():
     check_same_padding(lambda k, d: d * (k - 1) // 2)
     with pytest.raises(ExerciseError, match="ignores the dilation"):
         check_same_padding(lambda k, d: k // 2)
@@ -38,6 +38,6 @@ def test_same_padding():
         check_same_padding(lambda k, d: "1")
 
 
-def test_checks_reject_non_functions():
+def test_check_output_size_explains_a_non_function():
     with pytest.raises(ExerciseError, match="expected a function"):
         check_output_size(3)

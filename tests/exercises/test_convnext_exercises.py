@@ -15,7 +15,7 @@ def good_ln(x, weight, bias, eps):
     return (x - mean) / torch.sqrt(var + eps) * weight.view(1, -1, 1, 1) + bias.view(1, -1, 1, 1)
 
 
-def test_layer_norm_accepts_right_answers(capsys):
+def test_check_layer_norm_2d_accepts_right_answer(capsys):
     check_layer_norm_2d(good_ln)
     ln = torch.nn.functional.layer_norm
     check_layer_norm_2d(lambda x, w, b, eps: ln(x.permute(0, 2, 3, 1), (x.shape[1],), w, b, eps).permute(0, 3, 1, 2))
@@ -45,7 +45,7 @@ def _with_stats(dims, unbiased=False, eps_outside=False, affine=True):
         (lambda x, w, b, eps: good_ln(x, w, b, eps) * 1.1, "wrong values"),
     ],
 )
-def test_layer_norm_explains_typical_mistakes(answer, match):
+def test_check_layer_norm_2d_explains_mistakes(answer, match):
     with pytest.raises(ExerciseError, match=match):
         check_layer_norm_2d(answer)
 
@@ -60,7 +60,7 @@ def good_drop_path(x, p, training):
     return x * mask / (1 - p)
 
 
-def test_drop_path_accepts_right_answer(capsys):
+def test_check_drop_path_accepts_right_answer(capsys):
     check_drop_path(good_drop_path)
     assert capsys.readouterr().out.startswith("Correct!")
 
@@ -82,7 +82,7 @@ def _mask(x, keep):
         (lambda x, p, t: x[0], "shape"),
     ],
 )
-def test_drop_path_explains_typical_mistakes(answer, match):
+def test_check_drop_path_explains_mistakes(answer, match):
     with pytest.raises(ExerciseError, match=match):
         check_drop_path(answer)
 
@@ -94,7 +94,7 @@ def good_params(dim, k, e):
     return (k * k * dim + dim) + 2 * dim + (dim * e * dim + e * dim) + (e * dim * dim + dim) + dim
 
 
-def test_block_params_accepts_right_answer(capsys):
+def test_check_block_params_accepts_right_answer(capsys):
     check_block_params(good_params)
     assert capsys.readouterr().out.startswith("Correct!")
 
@@ -111,6 +111,6 @@ def test_block_params_accepts_right_answer(capsys):
         (lambda d, k, e: float(good_params(d, k, e)), "return an int"),
     ],
 )
-def test_block_params_explains_typical_mistakes(answer, match):
+def test_check_block_params_explains_mistakes(answer, match):
     with pytest.raises(ExerciseError, match=match):
         check_block_params(answer)

@@ -11,7 +11,7 @@ def _kl(mean, logvar):
     return 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum(dim=(1, 2, 3))
 
 
-def test_reparameterize(capsys):
+def test_check_reparameterize_accepts_right_answer(capsys):
     check_reparameterize(lambda mean, logvar, eps: mean + torch.exp(0.5 * logvar) * eps)
     assert capsys.readouterr().out.startswith("Correct!")
 
@@ -30,12 +30,12 @@ def test_reparameterize(capsys):
         (lambda m, lv, eps: m[0], "shape"),
     ],
 )
-def test_reparameterize_explains_typical_mistakes(answer, match):
+def test_check_reparameterize_explains_mistakes(answer, match):
     with pytest.raises(ExerciseError, match=match):
         check_reparameterize(answer)
 
 
-def test_kl_standard_normal(capsys):
+def test_check_kl_standard_normal_accepts_right_answer(capsys):
     check_kl_standard_normal(_kl)
     assert capsys.readouterr().out.startswith("Correct!")
 
@@ -54,12 +54,12 @@ def test_kl_standard_normal(capsys):
         (lambda m, lv: m.sum(), "reduced over the batch"),
     ],
 )
-def test_kl_standard_normal_explains_typical_mistakes(answer, match):
+def test_check_kl_standard_normal_explains_mistakes(answer, match):
     with pytest.raises(ExerciseError, match=match):
         check_kl_standard_normal(answer)
 
 
-def test_elbo(capsys):
+def test_check_elbo_accepts_right_answer(capsys):
     check_elbo(lambda x, x_hat, m, lv, beta: ((x_hat - x).pow(2).sum(dim=(1, 2, 3)) + beta * _kl(m, lv)).mean())
     assert capsys.readouterr().out.startswith("Correct!")
 
@@ -80,6 +80,6 @@ def _rec(x, x_hat):
         (lambda x, x_hat, m, lv, beta: (_rec(x, x_hat) + _kl(m, lv)).mean(), "wrong value"),
     ],
 )
-def test_elbo_explains_typical_mistakes(answer, match):
+def test_check_elbo_explains_mistakes(answer, match):
     with pytest.raises(ExerciseError, match=match):
         check_elbo(answer)

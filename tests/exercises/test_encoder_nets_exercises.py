@@ -22,7 +22,7 @@ def bottleneck(cin, cout, k, order, stride, *, norm=2, prelu=None, bias=False, i
     return total
 
 
-def test_bottleneck_accepts_the_reference_formula(capsys):
+def test_check_bottleneck_params_accepts_right_answer(capsys):
     def good(cin, cout, k, order, stride):
         kk = k**order
         count = 9 * cin + cin * cin * (1 + kk) + cin * cout
@@ -40,12 +40,12 @@ def test_bottleneck_accepts_the_reference_formula(capsys):
     (dict(shortcut=True), "identity shortcut"),
     (dict(kk_11=True), "1x1"),
 ])
-def test_bottleneck_explains_typical_mistakes(switch, match):
+def test_check_bottleneck_params_explains_mistakes(switch, match):
     with pytest.raises(ExerciseError, match=match):
         check_bottleneck_params(lambda *c: bottleneck(*c, **switch))
 
 
-def test_bottleneck_other_failures():
+def test_check_bottleneck_params_explains_other_failures():
     with pytest.raises(ExerciseError, match="NO channel reduction"):
         check_bottleneck_params(lambda cin, cout, k, o, s: bottleneck(cin, cout, k, o, s, inner=cin // 4))
     with pytest.raises(ExerciseError, match="return an int"):
@@ -56,7 +56,7 @@ def test_bottleneck_other_failures():
         check_bottleneck_params(lambda *c: exec("raise NotImplementedError"))
 
 
-def test_stage_sizes():
+def test_check_stage_sizes_accepts_right_answer_and_explains_mistakes():
     check_stage_sizes(lambda size, n: [math.ceil(size / 2**i) for i in range(n + 1)])
     with pytest.raises(ExerciseError, match="floor division"):
         check_stage_sizes(lambda size, n: [size // 2**i for i in range(n + 1)])
@@ -68,7 +68,7 @@ def test_stage_sizes():
         check_stage_sizes(lambda size, n: size)
 
 
-def test_label():
+def test_check_label_accepts_right_answer_and_explains_mistakes():
     check_label(lambda s: s if len(s) <= 20 else s[:8] + "..." + s[-9:])
     with pytest.raises(ExerciseError, match="shortened"):
         check_label(lambda s: s)

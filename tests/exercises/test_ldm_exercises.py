@@ -16,7 +16,7 @@ def good_shape(image_shape, ch_mult, z_channels, double_z):
     return (b, 2 * z_channels if double_z else z_channels, h // f, w // f)
 
 
-def test_latent_shape_accepts_the_right_answer(capsys):
+def test_check_latent_shape_accepts_right_answer(capsys):
     check_latent_shape(good_shape)
     check_latent_shape(lambda *a: torch.Size(good_shape(*a)))
     assert capsys.readouterr().out.startswith("Correct!")
@@ -30,7 +30,7 @@ def test_latent_shape_accepts_the_right_answer(capsys):
     (lambda s, m, z, d: good_shape(s, m, z, d)[1:], "four ints"),
     (lambda s, m, z, d: exec("raise NotImplementedError"), "NotImplementedError"),
 ])
-def test_latent_shape_explains_typical_mistakes(answer, match):
+def test_check_latent_shape_explains_mistakes(answer, match):
     with pytest.raises(ExerciseError, match=match):
         check_latent_shape(answer)
 
@@ -43,7 +43,7 @@ def good_key(key, n):
     return f"decoder.up_blocks.{i}.resnets.{m.group(3)}.{m.group(4).replace('nin_shortcut', 'conv_shortcut')}"
 
 
-def test_decoder_key(capsys):
+def test_check_decoder_key_accepts_right_answer(capsys):
     check_decoder_key(good_key)
     assert capsys.readouterr().out.startswith("Correct!")
 
@@ -58,12 +58,12 @@ def test_decoder_key(capsys):
     (lambda k, n: good_key(k, n).replace("resnets", "block"), "resnets"),
     (lambda k, n: 3, "as a str"),
 ])
-def test_decoder_key_explains_typical_mistakes(answer, match):
+def test_check_decoder_key_explains_mistakes(answer, match):
     with pytest.raises(ExerciseError, match=match):
         check_decoder_key(answer)
 
 
-def test_downsample(capsys):
+def test_check_downsample_accepts_right_answer(capsys):
     check_downsample(lambda x, conv: conv(F.pad(x, (0, 1, 0, 1))))
     assert capsys.readouterr().out.startswith("Correct!")
 
@@ -76,6 +76,6 @@ def test_downsample(capsys):
     (lambda x, conv: x[:, :, ::2, ::2], "shape"),
     (lambda x, conv: "y", "return a tensor"),
 ])
-def test_downsample_explains_typical_mistakes(answer, match):
+def test_check_downsample_explains_mistakes(answer, match):
     with pytest.raises(ExerciseError, match=match):
         check_downsample(answer)

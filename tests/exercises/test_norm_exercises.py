@@ -12,7 +12,7 @@ def good_stats(x, g):
     return v.mean(-1), v.var(-1, unbiased=False)
 
 
-def test_group_stats_accepts_the_right_answer(capsys):
+def test_check_group_stats_accepts_right_answer(capsys):
     check_group_stats(good_stats)
     assert capsys.readouterr().out.startswith("Correct!")
 
@@ -30,12 +30,12 @@ def test_group_stats_accepts_the_right_answer(capsys):
         (lambda x, g: x.mean(), "tuple"),
     ],
 )
-def test_group_stats_explains_typical_mistakes(answer, match):
+def test_check_group_stats_explains_mistakes(answer, match):
     with pytest.raises(ExerciseError, match=match):
         check_group_stats(answer)
 
 
-def test_norm_as_groups():
+def test_check_norm_as_groups_accepts_right_answer_and_explains_mistakes():
     check_norm_as_groups(lambda norm, c: 1 if norm == "layer" else c)
     with pytest.raises(ExerciseError, match="all C channels must be in one group"):
         check_norm_as_groups(lambda norm, c: c)
@@ -45,7 +45,7 @@ def test_norm_as_groups():
         check_norm_as_groups(lambda norm, c: "1")
 
 
-def test_per_frame():
+def test_check_per_frame_accepts_right_answer_and_explains_mistakes():
     def good(x, norm):
         b, c, t, h, w = x.shape
         y = norm(x.permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w))

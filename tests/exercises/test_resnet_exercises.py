@@ -7,7 +7,7 @@ from encoderlab.exercises import ExerciseError
 from encoderlab.exercises.resnet import check_block_forward, check_block_params
 
 
-def test_block_params(capsys):
+def test_check_block_params_accepts_right_answer(capsys):
     def good(cin, cout):
         skip = cin * cout + cout if cin != cout else 0
         return 2 * cin + cin * cout * 9 + cout + 2 * cout + cout * cout * 9 + cout + skip
@@ -26,7 +26,7 @@ def test_block_params(capsys):
             check_block_params(wrong)
 
 
-def test_block_params_missing_shortcut():
+def test_check_block_params_explains_a_missing_shortcut():
     def no_skip(cin, cout):
         return 2 * cin + cin * cout * 9 + cout + 2 * cout + cout * cout * 9 + cout
 
@@ -38,7 +38,7 @@ def _skip(block, x):
     return x if block.in_channels == block.out_channels else block.nin_shortcut(x)
 
 
-def test_block_forward(capsys):
+def test_check_block_forward_accepts_right_answer_and_explains_mistakes(capsys):
     def good(block, x):
         h = block.conv1(F.silu(block.norm1(x)))
         return _skip(block, x) + block.conv2(block.dropout(F.silu(block.norm2(h))))

@@ -22,7 +22,7 @@ def good_elbo(x, x_hat, mean, logvar, beta):
     return _sse(x, x_hat), _kl(mean, logvar), _sse(x, x_hat) + beta * _kl(mean, logvar)
 
 
-def test_elbo_accepts_the_right_answer(capsys):
+def test_check_elbo_accepts_right_answer(capsys):
     check_elbo(good_elbo)
     assert capsys.readouterr().out.startswith("Correct!")
 
@@ -52,7 +52,7 @@ def _with(recon=None, kl=None, loss=None):
         (lambda x, y, m, lv, beta: exec("raise NotImplementedError"), "NotImplementedError"),
     ],
 )
-def test_elbo_explains_typical_mistakes(answer, match):
+def test_check_elbo_explains_mistakes(answer, match):
     with pytest.raises(ExerciseError, match=match):
         check_elbo(answer)
 
@@ -72,7 +72,7 @@ def _mse(x, y):
         (lambda x, y: 10 * torch.log10(4.0 / _mse(x, y)) + 1.0, "wrong values"),
     ],
 )
-def test_psnr_checks(answer, match):
+def test_check_psnr_explains_mistakes(answer, match):
     check_psnr(lambda x, y: 10 * torch.log10(4.0 / _mse(x, y)))
     with pytest.raises(ExerciseError, match=match):
         check_psnr(answer)
@@ -96,7 +96,7 @@ def good_path(z0, z1, n):
         (lambda z0, z1, n: torch.stack([z0 + (z1 - z0) * (i / (n - 1)) ** 2 for i in range(n)]), "equally spaced"),
     ],
 )
-def test_interpolation_checks(answer, match):
+def test_check_interpolation_explains_mistakes(answer, match):
     check_interpolation(good_path)
     with pytest.raises(ExerciseError, match=match):
         check_interpolation(answer)

@@ -10,7 +10,7 @@ from encoderlab.exercises import ExerciseError
 from encoderlab.exercises.video import check_fix_norms, check_latent_frames, check_tail_length
 
 
-def test_latent_frames(capsys):
+def test_check_latent_frames_accepts_right_answer(capsys):
     check_latent_frames(lambda t: 1 + (t - 1) // 8)
     check_latent_frames(lambda t: math.ceil(t / 8))
     assert capsys.readouterr().out.startswith("Correct!")
@@ -29,7 +29,7 @@ def test_latent_frames(capsys):
     (lambda t: 1 + (t - 1) // 4, "ceil"),
     (lambda t: exec("raise NotImplementedError"), "NotImplementedError"),
 ])
-def test_latent_frames_mistakes(answer, match):
+def test_check_latent_frames_explains_mistakes(answer, match):
     with pytest.raises(ExerciseError, match=match):
         check_latent_frames(answer)
 
@@ -48,7 +48,7 @@ def _good(old):
     return new
 
 
-def test_fix_norms(capsys):
+def test_check_fix_norms_accepts_right_answer(capsys):
     check_fix_norms(lambda m: _replace(m, _good))
     assert capsys.readouterr().out.startswith("Correct!")
 
@@ -63,7 +63,7 @@ def test_fix_norms(capsys):
     (lambda m: None, "returned None"),
     (lambda m: m.down_blocks, "disappeared"),
 ])
-def test_fix_norms_mistakes(answer, match):
+def test_check_fix_norms_explains_mistakes(answer, match):
     with pytest.raises(ExerciseError, match=match):
         check_fix_norms(answer)
 
@@ -73,7 +73,7 @@ def _good_tail(p, k, s):
     return p - n_out * s
 
 
-def test_tail_length(capsys):
+def test_check_tail_length_accepts_right_answer(capsys):
     check_tail_length(_good_tail)
     assert capsys.readouterr().out.startswith("Correct!")
 
@@ -88,6 +88,6 @@ def test_tail_length(capsys):
     (lambda p, k, s: min(p, k - 1), "right at stride 1 but not"),
     (lambda p, k, s: 0, "Count the windows"),
 ])
-def test_tail_length_mistakes(answer, match):
+def test_check_tail_length_explains_mistakes(answer, match):
     with pytest.raises(ExerciseError, match=match):
         check_tail_length(answer)

@@ -52,9 +52,10 @@ PADDING_MODES = ("zeros", "replicate")
 def causal_output_frames(num_frames: int, stride: int = 1) -> int:
     """Frames out of a causal conv with temporal stride ``stride``: ``ceil(T / s) = (T - 1) // s + 1``.
 
-    Chapter 2, *Temporal stride and the 1 + k 2^n rule*. The kernel size and dilation do not matter: the front padding always makes room for exactly one window
-    starting at every ``s``-th frame. With ``s = 2`` a clip of ``1 + 2k`` frames gives ``1 + k`` frames, so
-    ``n`` stride-2 stages map ``1 + k * 2**n`` frames to ``1 + k`` and frame 0 stays a frame of its own.
+    Chapter 2, *Temporal stride and the 1 + k 2^n rule*. The kernel size and dilation do not matter: the front
+    padding always makes room for exactly one window starting at every ``s``-th frame. With ``s = 2`` a clip of
+    ``1 + 2k`` frames gives ``1 + k`` frames, so ``n`` stride-2 stages map ``1 + k * 2**n`` frames to ``1 + k``
+    and frame 0 stays a frame of its own.
     """
     check_int("num_frames", num_frames, min_value=1)
     check_int("stride", stride, min_value=1)
@@ -220,9 +221,9 @@ class _CausalConvNd(StreamingModule):
 class CausalConv1d(_CausalConvNd):
     """Causal 1-D convolution over a sequence ``(B, C, T)``: ``dilation * (k - 1)`` frames of padding in front.
 
-    Chapter 2, *1-D: all the padding goes in front*. The teaching version (WaveNet's causal convolution): output ``t`` depends on inputs ``<= t`` only.
-    ``padding_mode`` is ``"zeros"`` or ``"replicate"`` (copies of the first frame). Shape:
-    ``(B, C_in, T) -> (B, C_out, ceil(T / stride))``.
+    Chapter 2, *1-D: all the padding goes in front*. The teaching version (WaveNet's causal convolution):
+    output ``t`` depends on inputs ``<= t`` only. ``padding_mode`` is ``"zeros"`` or ``"replicate"`` (copies of
+    the first frame). Shape: ``(B, C_in, T) -> (B, C_out, ceil(T / stride))``.
     """
 
     _spatial_dims = 0

@@ -42,8 +42,9 @@ def _check_callable(fn) -> None:
 def count_macs(fn: Callable, *args, **kwargs) -> int:
     """Multiply-accumulates of ``fn(*args, **kwargs)`` (half the FLOPs ``torch.utils.flop_counter`` reports).
 
-    Chapter 4, *What attention costs*. Counts matrix products and convolutions. PyTorch's fused CPU attention kernel is not counted by the flop
-    counter: count attention with ``backend="explicit"`` (the arithmetic is the same).
+    Chapter 4, *What attention costs*. Counts matrix products and convolutions. PyTorch's fused CPU attention
+    kernel is not counted by the flop counter: count attention with ``backend="explicit"`` (the arithmetic is
+    the same).
     """
     _check_callable(fn)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:

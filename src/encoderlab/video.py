@@ -58,8 +58,9 @@ SEED_BLOCK_OUT_CHANNELS = (128, 256, 512, 512)
 def latent_frames(num_frames: int, temporal_downsamples: int = 3) -> int:
     """Latent frames of a clip of ``num_frames`` frames after ``temporal_downsamples`` causal stride-2 stages.
 
-    Chapter 9, *The 1 + 8k frame rule*. Each stage maps ``T`` to ``ceil(T / 2)``, so three stages give ``1 + (T - 1) // 8 = ceil(T / 8)``: the first
-    frame gets a latent frame of its own and every further 8 frames one more (17 -> 3, 49 -> 7, 121 -> 16).
+    Chapter 9, *The 1 + 8k frame rule*. Each stage maps ``T`` to ``ceil(T / 2)``, so three stages give
+    ``1 + (T - 1) // 8 = ceil(T / 8)``: the first frame gets a latent frame of its own and every further 8
+    frames one more (17 -> 3, 49 -> 7, 121 -> 16).
     """
     check_int("num_frames", num_frames, min_value=1)
     check_int("temporal_downsamples", temporal_downsamples, min_value=0)
@@ -86,7 +87,7 @@ class CausalDownEncoder3d(nn.Module):
     """One down block of the causal video encoder (Pyramid Flow's ``DownEncoderBlockCausal3D``).
 
     Chapter 9, *The seed: a printed model* (resnets only) and *Completing the encoder* (the downsamplers).
-    ``num_layers chained :class:`CausalResnet3d` (the first maps ``in_channels`` to ``out_channels``), then
+    ``num_layers`` chained :class:`CausalResnet3d` (the first maps ``in_channels`` to ``out_channels``), then
     optionally a spatial downsampler ``CausalConv3d(C, C, 3, stride=(1, 2, 2))`` and a temporal downsampler
     ``CausalConv3d(C, C, 3, stride=(2, 1, 1))``. With both off (the seed printout) only ``resnets`` exists.
 

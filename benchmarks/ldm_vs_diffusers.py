@@ -24,14 +24,12 @@ This is a benchmark, not a test: its numbers depend on the machine and on what e
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import statistics
 import sys
 import time
 
 import torch
-from torch.profiler import ProfilerActivity, profile
 
 PRESETS = {
     "sd-half": dict(ch=64, ch_mult="1,2,4,4", num_res_blocks=2, attn_resolutions=""),
@@ -67,18 +65,11 @@ def build(args):
 
 
 def peak_bytes(fn) -> int:
-    """Peak of the running total of CPU allocations during ``fn()``, above the level before it."""
-    gc.collect()
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        out = fn()
-        del out
-    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
-    events.sort(key=lambda e: e.start_ns())
-    total = peak = 0
-    for e in events:
-        total += e.nbytes()
-        peak = max(peak, total)
-    return peak
+    """Peak of the running total of CPU allocations during ``fn()``, above the level before it: the book's one
+    peak-memory probe, :func:`encoderlab.cost.peak_memory` with ``method="allocator"``."""
+    from encoderlab.cost import peak_memory
+
+    return peak_memory(fn, device="cpu", method="allocator")
 
 
 def main(argv=None) -> int:

@@ -19,7 +19,7 @@ Inside it the model and the clip are built first; then the encoder runs once and
   on: freed blocks then stay in the heap, which adds a bounded, history-dependent amount (for streaming it
   grows over the first ten or so chunks and then stops).
 * ``torch``: the peak of PyTorch's own allocator during a second run, from ``torch.profiler`` on CPU
-  (``encoderlab.allocator_peak_memory``) or ``torch.cuda.max_memory_allocated`` on CUDA.
+  or ``torch.cuda.max_memory_allocated`` on CUDA (``encoderlab.peak_memory(..., method="allocator")``).
 * ``time``: the best of ``--repeats`` further runs.
 
 On CPU, PyTorch picks a convolution algorithm by input size: small inputs (every streaming chunk) use im2col,
@@ -40,7 +40,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 
 def _status_kib(field: str) -> int | None:
@@ -79,7 +78,7 @@ def child(args) -> dict:
     """One case in this (fresh) process; prints a JSON line."""
     import torch
 
-    from encoderlab import allocator_peak_memory, one_conv_algorithm, streaming_plan
+    from encoderlab import one_conv_algorithm, peak_memory, streaming_plan, time_call
 
     pinned = one_conv_algorithm if args.pin_conv_algorithm else contextlib.nullcontext
 
@@ -113,17 +112,8 @@ def child(args) -> dict:
             result["rss_bytes_upper_bound"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     else:
         run()  # warm-up at full size: cuDNN chooses its algorithms
-    result["torch_bytes"] = allocator_peak_memory(run, device)
-    times = []
-    for _ in range(args.repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        run()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
-    result["seconds"] = min(times) if times else None
+    result["torch_bytes"] = peak_memory(run, device=device, method="allocator")
+    result["seconds"] = time_call(run, repeats=args.repeats, warmup=0) if args.repeats else None
     print(json.dumps(result))
     return result
 

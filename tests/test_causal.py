@@ -8,6 +8,7 @@ the parameter counts of ``../shared/reference/causal_video.md`` §2.
 import pytest
 import torch
 import torch.nn.functional as F
+from _video_helpers import randomise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -27,51 +28,32 @@ SEED_CONV_IN = """CausalConv3d(
   (conv): Conv3d(3, 128, kernel_size=(3, 3, 3), stride=(1, 1, 1))
 )"""
 
-# down_blocks.1.resnets[0] of the seed-000 printout, re-indented by print() (2 spaces per level).
-SEED_RESNET_128_256 = """CausalResnet3d(
-  (norm1): GroupNorm(2, 128, eps=1e-06, affine=True)
+# A CausalResnet3d of the seed-000 printout, re-indented by print() (2 spaces per level): every resnet there is
+# this text with its channels, plus the 1x1x1 shortcut when the channel count changes (down_blocks.1.resnets[0]).
+SEED_RESNET = """CausalResnet3d(
+  (norm1): GroupNorm(2, {cin}, eps=1e-06, affine=True)
   (conv1): CausalConv3d(
-    (conv): Conv3d(128, 256, kernel_size=(3, 3, 3), stride=(1, 1, 1))
+    (conv): Conv3d({cin}, {cout}, kernel_size=(3, 3, 3), stride=(1, 1, 1))
   )
-  (norm2): GroupNorm(2, 256, eps=1e-06, affine=True)
+  (norm2): GroupNorm(2, {cout}, eps=1e-06, affine=True)
   (dropout): Dropout(p=0.0, inplace=False)
   (conv2): CausalConv3d(
-    (conv): Conv3d(256, 256, kernel_size=(3, 3, 3), stride=(1, 1, 1))
+    (conv): Conv3d({cout}, {cout}, kernel_size=(3, 3, 3), stride=(1, 1, 1))
   )
   (activation_fn): SiLU()
-  (conv_shortcut): CausalConv3d(
-    (conv): Conv3d(128, 256, kernel_size=(1, 1, 1), stride=(1, 1, 1))
+{shortcut})"""
+SEED_SHORTCUT = """  (conv_shortcut): CausalConv3d(
+    (conv): Conv3d({cin}, {cout}, kernel_size=(1, 1, 1), stride=(1, 1, 1))
   )
-)"""
-
-SEED_RESNET_512 = """CausalResnet3d(
-  (norm1): GroupNorm(2, 512, eps=1e-06, affine=True)
-  (conv1): CausalConv3d(
-    (conv): Conv3d(512, 512, kernel_size=(3, 3, 3), stride=(1, 1, 1))
-  )
-  (norm2): GroupNorm(2, 512, eps=1e-06, affine=True)
-  (dropout): Dropout(p=0.0, inplace=False)
-  (conv2): CausalConv3d(
-    (conv): Conv3d(512, 512, kernel_size=(3, 3, 3), stride=(1, 1, 1))
-  )
-  (activation_fn): SiLU()
-)"""
+"""
 
 PLANS_25 = [[25], [1] * 25, [3, 5, 2, 7, 8], [1, 8, 8, 8], [9, 8, 8], [17, 8], [1] + [4] * 6, [2, 8, 8, 7],
             [24, 1], [5, 20]]
 
 
-def _randomise(module, seed=0, scale=0.3):
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * scale)
-    return module.eval()
-
-
 def _stack(padding_mode="zeros", c=4):
     """A small video encoder: stride-1 and stride-2 (time and space) causal convs with per-frame resnets."""
-    return _randomise(nn.Sequential(
+    return randomise(nn.Sequential(
         CausalConv3d(3, c, 3, padding_mode=padding_mode),
         CausalResnet3d(c, c, num_groups=2, per_frame_norm=True, padding_mode=padding_mode),
         CausalConv3d(c, c, 3, stride=(1, 2, 2), padding_mode=padding_mode),
@@ -79,17 +61,23 @@ def _stack(padding_mode="zeros", c=4):
         CausalResnet3d(c, 2 * c, num_groups=2, per_frame_norm=True, padding_mode=padding_mode),
         CausalConv3d(2 * c, 2 * c, (3, 1, 1), stride=(2, 1, 1), dilation=(2, 1, 1), padding_mode=padding_mode),
         CausalConv3d(2 * c, 2 * c, 3, stride=(2, 1, 1), padding_mode=padding_mode),
-    ), scale=0.25)
+    ))
 
 
 # -- repr and parameter counts against the seed ------------------------------------------------------------------
 
-def test_repr_matches_the_seed_printout():
+def test_conv_in_repr_matches_the_seed_printout():
     assert repr(CausalConv3d(3, 128, 3)) == SEED_CONV_IN
-    assert repr(CausalResnet3d(128, 256, num_groups=2)) == SEED_RESNET_128_256
-    assert repr(CausalResnet3d(512, num_groups=2)) == SEED_RESNET_512
-    fields = [name for name, _ in CausalResnet3d(128, 256).named_children()]
-    assert fields == ["norm1", "conv1", "norm2", "dropout", "conv2", "activation_fn", "conv_shortcut"]
+
+
+@pytest.mark.parametrize("cin,cout", [(128, 128), (128, 256), (256, 256), (256, 512), (512, 512)])
+def test_resnet_repr_matches_the_seed_printout(cin, cout):
+    with torch.device("meta"):
+        block = CausalResnet3d(cin, cout, num_groups=2)
+    shortcut = SEED_SHORTCUT.format(cin=cin, cout=cout) if cin != cout else ""
+    assert repr(block) == SEED_RESNET.format(cin=cin, cout=cout, shortcut=shortcut)
+    fields = ["norm1", "conv1", "norm2", "dropout", "conv2", "activation_fn"] + ["conv_shortcut"] * (cin != cout)
+    assert [name for name, _ in block.named_children()] == fields
 
 
 @pytest.mark.parametrize("cin,cout,want", [
@@ -113,7 +101,7 @@ def test_seed_conv_in_parameter_count():
 @given(t=st.integers(1, 9), k=st.integers(1, 4), s=st.integers(1, 3), d=st.integers(1, 3),
        kh=st.sampled_from([1, 3, 5]), sh=st.integers(1, 2))
 def test_zeros_mode_equals_nn_conv3d_with_symmetric_padding(t, k, s, d, kh, sh):
-    causal = _randomise(CausalConv3d(2, 3, (k, kh, 3), stride=(s, sh, 1), dilation=(d, 1, 1)))
+    causal = randomise(CausalConv3d(2, 3, (k, kh, 3), stride=(s, sh, 1), dilation=(d, 1, 1)))
     ref = nn.Conv3d(2, 3, (k, kh, 3), stride=(s, sh, 1), dilation=(d, 1, 1), padding=(d * (k - 1), kh // 2, 1))
     ref.load_state_dict(causal.conv.state_dict())
     x = torch.randn(1, 2, t, 6, 5)
@@ -128,7 +116,7 @@ def test_zeros_mode_equals_nn_conv3d_with_symmetric_padding(t, k, s, d, kh, sh):
 @settings(max_examples=20, deadline=None)
 @given(t=st.integers(1, 12), k=st.integers(1, 5), s=st.integers(1, 3), d=st.integers(1, 3))
 def test_causal_conv1d_equals_nn_conv1d(t, k, s, d):
-    causal = _randomise(CausalConv1d(3, 2, k, stride=s, dilation=d))
+    causal = randomise(CausalConv1d(3, 2, k, stride=s, dilation=d))
     ref = nn.Conv1d(3, 2, k, stride=s, dilation=d, padding=d * (k - 1))
     ref.load_state_dict(causal.conv.state_dict())
     x = torch.randn(2, 3, t)
@@ -137,7 +125,7 @@ def test_causal_conv1d_equals_nn_conv1d(t, k, s, d):
 
 
 def test_replicate_mode_replicates_the_first_frame_in_time_only():
-    causal = _randomise(CausalConv3d(2, 3, 3, padding_mode="replicate"))
+    causal = randomise(CausalConv3d(2, 3, 3, padding_mode="replicate"))
     x = torch.randn(1, 2, 5, 6, 6) + 2.0  # non-zero borders: replicating them would show
     # oracle: copies of frame 0 in front, then torch's zero padding in space
     front = torch.cat([x[:, :, :1]] * 2 + [x], dim=2)
@@ -158,7 +146,7 @@ def test_replicate_mode_replicates_the_first_frame_in_time_only():
 
 
 def test_replicate_mode_works_for_a_single_frame():
-    causal = _randomise(CausalConv3d(2, 3, (5, 3, 3), padding_mode="replicate"))
+    causal = randomise(CausalConv3d(2, 3, (5, 3, 3), padding_mode="replicate"))
     x = torch.randn(1, 2, 1, 4, 4)
     with torch.no_grad():
         static = causal.conv(F.pad(x.expand(1, 2, 5, 4, 4), (1, 1, 1, 1)))
@@ -171,7 +159,7 @@ def test_replicate_mode_works_for_a_single_frame():
 @given(t=st.integers(2, 10), k=st.integers(1, 4), s=st.integers(1, 2), d=st.integers(1, 2),
        mode=st.sampled_from(["zeros", "replicate"]), data=st.data())
 def test_future_frames_never_change_past_outputs(t, k, s, d, mode, data):
-    causal = _randomise(CausalConv3d(2, 2, (k, 3, 3), stride=(s, 1, 1), dilation=(d, 1, 1), padding_mode=mode))
+    causal = randomise(CausalConv3d(2, 2, (k, 3, 3), stride=(s, 1, 1), dilation=(d, 1, 1), padding_mode=mode))
     cut = data.draw(st.integers(0, t - 2), label="last unchanged frame")
     x = torch.randn(1, 2, t, 4, 4)
     y = x.clone()
@@ -189,7 +177,7 @@ def test_stack_causality_and_receptive_field_by_autograd():
     convs = nn.Sequential(*[
         CausalConv1d(2, 2, k, stride=s, dilation=d) for k, s, d in zip(kernels, strides, dilations, strict=True)
     ])
-    _randomise(convs)
+    randomise(convs)
     field = temporal_receptive_field(kernels, strides, dilations)
     assert field == 1 + 1 * 2 * 1 + 1 * 2 * 1 + 2 * 2 * 2 + 1 * 1 * 2  # 1 + sum d (k-1) prod(earlier strides)
     x = torch.randn(1, 2, 40, requires_grad=True)
@@ -254,7 +242,7 @@ def test_streaming_random_plans(plan, mode):
        plan=st.lists(st.integers(1, 5), min_size=1, max_size=7))
 def test_streaming_one_conv_any_kernel_stride_dilation(k, s, d, mode, plan):
     """Including strides longer than the kernel span (k=1, s=2 or k=2, s=3): frames between two windows."""
-    conv = _randomise(CausalConv3d(2, 3, (k, 1, 1), stride=(s, 1, 1), dilation=(d, 1, 1), padding_mode=mode))
+    conv = randomise(CausalConv3d(2, 3, (k, 1, 1), stride=(s, 1, 1), dilation=(d, 1, 1), padding_mode=mode))
     video = torch.randn(1, 2, sum(plan), 2, 2)
     with torch.no_grad():
         whole = conv(video)
@@ -323,13 +311,13 @@ def test_stream_validation():
     video = torch.randn(1, 3, 10, 8, 8)
     with pytest.raises(ValueError, match="sum to the number of frames 10"):
         encode_stream(model, video, [3, 3])
-    with pytest.raises(ValueError, match=r"chunk_sizes\[1\] must be >= 1"):
+    with pytest.raises(ValueError, match=r"every entry of chunk_sizes must be >= 1, got \[10, 0\]"):
         encode_stream(model, video, [10, 0])
-    with pytest.raises(TypeError, match="must be an int"):
+    with pytest.raises(TypeError, match=r"chunk_sizes must contain ints, got float 5.0 in \[5.0, 5\]"):
         encode_stream(model, video, [5.0, 5])
-    with pytest.raises(ValueError, match="must not be empty"):
+    with pytest.raises(ValueError, match="chunk_sizes must have at least 1 entry, got 0"):
         encode_stream(model, video, [])
-    with pytest.raises(TypeError, match="sequence of ints"):
+    with pytest.raises(TypeError, match="chunk_sizes must be a sequence of ints such as .*, got int 10"):
         encode_stream(model, video, 10)
     with pytest.raises(ValueError, match="5-D"):
         encode_stream(model, video[0], [10])
@@ -405,10 +393,10 @@ def test_naive_last_frames_cache_is_wrong_at_stride_2():
         streamed = encode_stream(naive, video, plan)
         assert streamed.shape != whole.shape or (streamed - whole).abs().max() > 1e-2, plan
     # ... while at stride 1 the fixed tail coincides with the exact rule
-    plain = _randomise(nn.Sequential(CausalConv3d(3, 4, 3), CausalConv3d(4, 4, 3, dilation=(2, 1, 1))))
+    plain = randomise(nn.Sequential(CausalConv3d(3, 4, 3), CausalConv3d(4, 4, 3, dilation=(2, 1, 1))))
     with torch.no_grad():
         whole = plain(video)
-    naive_plain = _naive(_randomise(nn.Sequential(CausalConv3d(3, 4, 3), CausalConv3d(4, 4, 3, dilation=(2, 1, 1)))))
+    naive_plain = _naive(randomise(nn.Sequential(CausalConv3d(3, 4, 3), CausalConv3d(4, 4, 3, dilation=(2, 1, 1)))))
     assert (encode_stream(naive_plain, video, [3, 5, 2, 7, 8]) - whole).abs().max() <= 1e-5
 
 
@@ -420,7 +408,7 @@ class SpanMinusStrideConv3d(CausalConv3d):
 
 
 def test_pyramid_style_cache_is_exact_only_for_its_own_plans():
-    encoder = _randomise(nn.Sequential(
+    encoder = randomise(nn.Sequential(
         CausalConv3d(3, 4, 3), CausalConv3d(4, 4, 3, stride=(2, 1, 1)), CausalConv3d(4, 4, 3, stride=(2, 1, 1)),
         CausalConv3d(4, 4, 3, stride=(2, 1, 1)),
     ))
@@ -440,8 +428,8 @@ def test_pyramid_style_cache_is_exact_only_for_its_own_plans():
 
 
 def test_clip_wide_groupnorm_breaks_causality_and_streaming():
-    seed_block = _randomise(CausalResnet3d(4, 4, num_groups=2))  # the seed: GroupNorm over the whole clip
-    fixed = _randomise(CausalResnet3d(4, 4, num_groups=2, per_frame_norm=True))
+    seed_block = randomise(CausalResnet3d(4, 4, num_groups=2))  # the seed: GroupNorm over the whole clip
+    fixed = randomise(CausalResnet3d(4, 4, num_groups=2, per_frame_norm=True))
     x = torch.randn(1, 4, 9, 6, 6)
     y = x.clone()
     y[:, :, 5:] *= 4

@@ -51,7 +51,7 @@ from .convnext import (
     drop_path,
     layer_norm_2d,
 )
-from .cost import count_macs, peak_memory, time_call
+from .cost import count_macs, one_conv_algorithm, peak_memory, time_call
 from .data import ImageDataset, make_dataset
 from .distributions import DiagonalGaussian, ELBOTerms, elbo_loss
 from .encoder_nets import (
@@ -81,16 +81,10 @@ from .video import (
     CausalMidBlock3d,
     CausalVideoEncoder,
     FrameAttention,
-    allocator_peak_memory,
-    fixed_tail_cache,
     latent_frames,
-    memory_vs_length,
-    one_conv_algorithm,
-    per_frame_change,
-    stage_shapes,
-    streaming_plan,
 )
 from .video_data import moving_shapes
+from .video_measure import fixed_tail_cache, memory_vs_length, per_frame_change, stage_shapes, streaming_plan
 from .weights import export_weights, load_weights
 
 __version__ = "0.1.0"
@@ -149,7 +143,6 @@ __all__ = [
     "UpBlock",
     "Upsample",
     "VAE",
-    "allocator_peak_memory",
     "attention",
     "attention_weights",
     "causal_output_frames",

@@ -25,7 +25,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import check_channels, check_int, check_int_tuple, check_one_of, check_tensor
+from ._validation import (
+    check_channels,
+    check_int,
+    check_int_sequence,
+    check_int_tuple,
+    check_one_of,
+    check_tensor,
+)
 
 __all__ = [
     "PADDING_MODES",
@@ -45,9 +52,10 @@ PADDING_MODES = ("zeros", "replicate")
 def causal_output_frames(num_frames: int, stride: int = 1) -> int:
     """Frames out of a causal conv with temporal stride ``stride``: ``ceil(T / s) = (T - 1) // s + 1``.
 
-    The kernel size and dilation do not matter: the front padding always makes room for exactly one window
-    starting at every ``s``-th frame. With ``s = 2`` a clip of ``1 + 2k`` frames gives ``1 + k`` frames, so
-    ``n`` stride-2 stages map ``1 + k * 2**n`` frames to ``1 + k`` and frame 0 stays a frame of its own.
+    Chapter 2, *Temporal stride and the 1 + k 2^n rule*. The kernel size and dilation do not matter: the front
+    padding always makes room for exactly one window starting at every ``s``-th frame. With ``s = 2`` a clip of
+    ``1 + 2k`` frames gives ``1 + k`` frames, so ``n`` stride-2 stages map ``1 + k * 2**n`` frames to ``1 + k``
+    and frame 0 stays a frame of its own.
     """
     check_int("num_frames", num_frames, min_value=1)
     check_int("stride", stride, min_value=1)
@@ -58,6 +66,7 @@ def temporal_receptive_field(kernel_sizes: Sequence[int], strides: Sequence[int]
                              dilations: Sequence[int] | None = None) -> int:
     """Number of input frames one output frame of a stack of causal convs can see (including its own).
 
+    Chapter 2, *The receptive field of a stack*.
     ``1 + sum_i d_i (k_i - 1) * prod_{j < i} s_j``; output frame ``j`` of the stack sees input frames
     ``max(0, j * prod(s) - R + 1) .. j * prod(s)``.
     """
@@ -80,6 +89,7 @@ def temporal_receptive_field(kernel_sizes: Sequence[int], strides: Sequence[int]
 class StreamingModule(nn.Module):
     """Base class of the layers that carry state between chunks of one clip (the causal convs).
 
+    Chapter 2, *Streaming: encoding a long clip chunk by chunk*.
     :func:`streaming` switches ``self.streaming`` on for every such layer inside a model and calls
     :meth:`reset_cache` on entry and exit. A subclass keeps whatever it needs in ``self._tail``.
     """
@@ -112,22 +122,16 @@ class _CausalConvNd(StreamingModule):
                  padding_mode: str = "zeros") -> None:
         super().__init__()
         nd = 1 + self._spatial_dims
-        check_int("in_channels", in_channels, min_value=1)
-        check_int("out_channels", out_channels, min_value=1)
-        kernel = check_int_tuple("kernel_size", kernel_size, nd, min_value=1)
-        strides = check_int_tuple("stride", stride, nd, min_value=1)
-        dilations = check_int_tuple("dilation", dilation, nd, min_value=1)
-        check_one_of("padding_mode", padding_mode, PADDING_MODES)
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.kernel_size = kernel
-        self.stride = strides
-        self.dilation = dilations
-        self.padding_mode = padding_mode
+        self.in_channels = check_int("in_channels", in_channels, min_value=1)
+        self.out_channels = check_int("out_channels", out_channels, min_value=1)
+        self.kernel_size = kernel = check_int_tuple("kernel_size", kernel_size, nd, min_value=1)
+        self.stride = check_int_tuple("stride", stride, nd, min_value=1)
+        self.dilation = dilations = check_int_tuple("dilation", dilation, nd, min_value=1)
+        self.padding_mode = check_one_of("padding_mode", padding_mode, PADDING_MODES)
         # time: everything in front; space: dilation * (k // 2) on both sides (k // 2 as in the seed)
         self.time_pad = dilations[0] * (kernel[0] - 1)
         self.space_pad = tuple(d * (k // 2) for k, d in zip(kernel[1:], dilations[1:], strict=True))
-        self.conv = self._conv_cls(in_channels, out_channels, kernel_size=kernel, stride=strides,
+        self.conv = self._conv_cls(in_channels, out_channels, kernel_size=kernel, stride=self.stride,
                                    dilation=dilations, padding=0)
 
     # -- the parts a reader can inspect --------------------------------------------------------------------
@@ -145,6 +149,7 @@ class _CausalConvNd(StreamingModule):
     def next_window_start(self, padded_frames: int, n_out: int) -> int:
         """Index (in the padded frames seen so far) where the next, not yet computed, output window starts.
 
+        Chapter 2, *Streaming: encoding a long clip chunk by chunk* (and its exercise).
         After ``n_out`` windows that is ``n_out * stride_t``: every frame from there on is kept in the cache,
         everything before it is never needed again. This is the rule that makes streaming exact for any chunk
         plan; a fixed "keep the last k_t - 1 frames" is only right when ``stride_t == 1``. When the stride is
@@ -216,9 +221,9 @@ class _CausalConvNd(StreamingModule):
 class CausalConv1d(_CausalConvNd):
     """Causal 1-D convolution over a sequence ``(B, C, T)``: ``dilation * (k - 1)`` frames of padding in front.
 
-    The teaching version (WaveNet's causal convolution): output ``t`` depends on inputs ``<= t`` only.
-    ``padding_mode`` is ``"zeros"`` or ``"replicate"`` (copies of the first frame). Shape:
-    ``(B, C_in, T) -> (B, C_out, ceil(T / stride))``.
+    Chapter 2, *1-D: all the padding goes in front*. The teaching version (WaveNet's causal convolution):
+    output ``t`` depends on inputs ``<= t`` only. ``padding_mode`` is ``"zeros"`` or ``"replicate"`` (copies of
+    the first frame). Shape: ``(B, C_in, T) -> (B, C_out, ceil(T / stride))``.
     """
 
     _spatial_dims = 0
@@ -228,6 +233,8 @@ class CausalConv1d(_CausalConvNd):
 
 class CausalConv3d(_CausalConvNd):
     """Causal 3-D convolution over a video ``(B, C, T, H, W)`` (the seed-000 ``CausalConv3d``).
+
+    Chapter 2, *3-D: the seed's CausalConv3d* and *Padding modes: zeros or the first frame*.
 
     Args:
         in_channels, out_channels: channels of input and output.
@@ -254,7 +261,10 @@ def _streaming_layers(module: nn.Module) -> list[StreamingModule]:
 
 
 def reset_caches(module: nn.Module) -> None:
-    """Empty the cache of every causal conv inside ``module`` (start a new clip)."""
+    """Empty the cache of every causal conv inside ``module`` (start a new clip).
+
+    Chapter 2, *Using the cache safely*.
+    """
     for layer in _streaming_layers(module):
         layer.reset_cache()
 
@@ -263,6 +273,7 @@ def reset_caches(module: nn.Module) -> None:
 def streaming(module: nn.Module) -> Iterator[nn.Module]:
     """Turn streaming on for every causal conv inside ``module``; caches are reset on entry and on exit.
 
+    Chapter 2, *Streaming: encoding a long clip chunk by chunk* and *Using the cache safely*.
     Inside the block, calling ``module(chunk)`` on consecutive chunks of one clip returns the output frames
     that each chunk completes. Refuses (``RuntimeError``) when ``module`` is in training mode or gradients
     are enabled: the cache is for inference. Use :func:`reset_caches` between two clips.
@@ -287,30 +298,20 @@ def streaming(module: nn.Module) -> Iterator[nn.Module]:
             layer.reset_cache()
 
 
-def _check_plan(chunk_sizes, num_frames: int) -> list[int]:
-    if isinstance(chunk_sizes, (str, bytes)) or not isinstance(chunk_sizes, Sequence):
-        raise TypeError(f"chunk_sizes must be a sequence of ints, got {type(chunk_sizes).__name__}")
-    plan = list(chunk_sizes)
-    if not plan:
-        raise ValueError("chunk_sizes must not be empty")
-    for i, size in enumerate(plan):
-        check_int(f"chunk_sizes[{i}]", size, min_value=1)
-    if sum(plan) != num_frames:
-        raise ValueError(f"chunk_sizes must sum to the number of frames {num_frames}, got sum {sum(plan)} "
-                         f"for {plan!r}")
-    return plan
-
-
 def encode_stream(module: nn.Module, video: torch.Tensor, chunk_sizes: Sequence[int]) -> torch.Tensor:
     """Run ``module`` over ``video`` chunk by chunk with the streaming caches; concatenate along time.
 
+    Chapter 2, *Streaming: encoding a long clip chunk by chunk*.
     ``video``: ``(B, C, T, H, W)`` (or ``(B, C, T)`` for 1-D models); ``chunk_sizes``: positive ints that sum
     to ``T``, e.g. ``[3, 5, 2, 7, 8]`` or ``[1] * T``. Runs under ``torch.no_grad()``; the module must be in
     eval mode. The caches are reset before and after, so clips never leak into each other. For a causal
     model this equals ``module(video)`` (same frames, same values up to float rounding).
     """
     check_tensor("video", video, ndim=(3, 5), layout="(B, C, T, H, W)")
-    plan = _check_plan(chunk_sizes, video.shape[2])
+    plan = check_int_sequence("chunk_sizes", chunk_sizes, min_value=1, min_len=1, example="[1, 8, 8]")
+    if sum(plan) != video.shape[2]:
+        raise ValueError(f"chunk_sizes must sum to the number of frames {video.shape[2]}, got sum {sum(plan)} "
+                         f"for {chunk_sizes!r}")
     outputs = []
     with torch.no_grad(), streaming(module):
         start = 0

@@ -1,4 +1,9 @@
-"""Small helpers every chapter uses: pick a device, seed every random number generator, count parameters."""
+"""Small helpers every chapter uses: pick a device, seed every random number generator, count parameters.
+
+Every chapter calls :func:`seed_everything` and :func:`get_device` in its first code cell (the set-up the
+book's page *How to run this book* describes); Chapters 4 and 6 to 10 count their models with
+:func:`count_parameters`.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ __all__ = ["count_parameters", "get_device", "seed_everything"]
 
 
 def get_device(prefer: str | None = None) -> torch.device:
-    """Return the best available device: CUDA, then Apple's MPS, then the CPU.
+    """Return the best available device: CUDA, then Apple's MPS, then the CPU (every chapter's first cell).
 
     ``prefer`` forces a device (``"cpu"``, ``"cuda"``, ``"mps"``); asking for one that is not available raises.
     Setting the environment variable ``ENCODERLAB_DEVICE`` has the same effect as ``prefer``.
@@ -38,7 +43,8 @@ def get_device(prefer: str | None = None) -> torch.device:
 
 
 def seed_everything(seed: int = 0) -> int:
-    """Seed Python's ``random``, NumPy and torch (CPU and every GPU) so that a run repeats exactly.
+    """Seed Python's ``random``, NumPy and torch (CPU and every GPU) so that a run repeats exactly (every
+    chapter's first cell).
 
     Returns the seed, so a notebook can print or log it.
     """
@@ -50,7 +56,8 @@ def seed_everything(seed: int = 0) -> int:
 
 
 def count_parameters(module: nn.Module, *, trainable_only: bool = False) -> int:
-    """The number of scalar parameters in ``module`` (``sum(p.numel())``)."""
+    """The number of scalar parameters in ``module`` (``sum(p.numel())``), as Chapters 4 and 6 to 10
+    count their models (e.g. Chapter 9, *The seed: a printed model*: 61,238,016)."""
     if not isinstance(module, nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)

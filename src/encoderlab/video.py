@@ -16,15 +16,14 @@ Three models, each a stage of the next:
   ``T`` frames gives ``1 + (T - 1) // 8`` latent frames; an image is the clip ``T = 1``.
 
 Streaming (:meth:`CausalVideoEncoder.encode_stream`) runs a long clip chunk by chunk through the per-conv caches
-of :mod:`encoderlab.causal` and equals whole-clip encoding for any chunk plan.
+of :mod:`encoderlab.causal` and equals whole-clip encoding for any chunk plan. The chapter's tools for looking
+inside (changed frames, stage shapes, a fixed-size cache, memory against clip length) are in
+:mod:`encoderlab.video_measure`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import time
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -33,13 +32,12 @@ from ._validation import (
     check_bool,
     check_channels,
     check_divisible,
-    check_float,
     check_int,
-    check_one_of,
+    check_int_sequence,
     check_tensor,
 )
 from .attention import AttnBlock
-from .causal import PADDING_MODES, CausalConv3d, causal_output_frames, encode_stream, temporal_receptive_field
+from .causal import CausalConv3d, causal_output_frames, encode_stream, temporal_receptive_field
 from .distributions import DiagonalGaussian
 from .norm import GroupNorm, PerFrameGroupNorm
 from .resnet import CausalResnet3d
@@ -51,14 +49,7 @@ __all__ = [
     "CausalMidBlock3d",
     "CausalVideoEncoder",
     "FrameAttention",
-    "fixed_tail_cache",
     "latent_frames",
-    "memory_vs_length",
-    "one_conv_algorithm",
-    "allocator_peak_memory",
-    "per_frame_change",
-    "stage_shapes",
-    "streaming_plan",
 ]
 
 SEED_BLOCK_OUT_CHANNELS = (128, 256, 512, 512)
@@ -67,8 +58,9 @@ SEED_BLOCK_OUT_CHANNELS = (128, 256, 512, 512)
 def latent_frames(num_frames: int, temporal_downsamples: int = 3) -> int:
     """Latent frames of a clip of ``num_frames`` frames after ``temporal_downsamples`` causal stride-2 stages.
 
-    Each stage maps ``T`` to ``ceil(T / 2)``, so three stages give ``1 + (T - 1) // 8 = ceil(T / 8)``: the first
-    frame gets a latent frame of its own and every further 8 frames one more (17 -> 3, 49 -> 7, 121 -> 16).
+    Chapter 9, *The 1 + 8k frame rule*. Each stage maps ``T`` to ``ceil(T / 2)``, so three stages give
+    ``1 + (T - 1) // 8 = ceil(T / 8)``: the first frame gets a latent frame of its own and every further 8
+    frames one more (17 -> 3, 49 -> 7, 121 -> 16).
     """
     check_int("num_frames", num_frames, min_value=1)
     check_int("temporal_downsamples", temporal_downsamples, min_value=0)
@@ -78,19 +70,15 @@ def latent_frames(num_frames: int, temporal_downsamples: int = 3) -> int:
 
 
 def _per_block(name: str, value, n: int, kind: type) -> tuple:
-    """Expand a scalar to ``n`` entries or check a sequence of ``n`` entries of type ``kind``."""
+    """Expand a scalar to ``n`` entries, or check a sequence of ``n`` entries: ints >= 1 or bools (``kind``)."""
     if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
-        return (value,) * n
+        return ((check_int(name, value, min_value=1) if kind is int else value),) * n
     if isinstance(value, Sequence) and not isinstance(value, str):
-        items = tuple(value)
-        if len(items) != n:
-            raise ValueError(f"{name} must have one entry per block ({n}), got {len(items)}: {value!r}")
-        for item in items:
-            if kind is int:
-                check_int(f"entries of {name}", item, min_value=1)
-            else:
-                check_bool(f"entries of {name}", item)
-        return items
+        if len(value) != n:
+            raise ValueError(f"{name} must have one entry per block ({n}), got {len(value)}: {value!r}")
+        if kind is int:
+            return check_int_sequence(name, value, min_value=1)
+        return tuple(check_bool(f"entries of {name}", item) for item in value)
     raise TypeError(f"{name} must be a {kind.__name__} or a sequence of {n} of them, got "
                     f"{type(value).__name__} {value!r}")
 
@@ -98,6 +86,7 @@ def _per_block(name: str, value, n: int, kind: type) -> tuple:
 class CausalDownEncoder3d(nn.Module):
     """One down block of the causal video encoder (Pyramid Flow's ``DownEncoderBlockCausal3D``).
 
+    Chapter 9, *The seed: a printed model* (resnets only) and *Completing the encoder* (the downsamplers).
     ``num_layers`` chained :class:`CausalResnet3d` (the first maps ``in_channels`` to ``out_channels``), then
     optionally a spatial downsampler ``CausalConv3d(C, C, 3, stride=(1, 2, 2))`` and a temporal downsampler
     ``CausalConv3d(C, C, 3, stride=(2, 1, 1))``. With both off (the seed printout) only ``resnets`` exists.
@@ -111,17 +100,11 @@ class CausalDownEncoder3d(nn.Module):
                  spatial_downsample: bool = False, temporal_downsample: bool = False,
                  padding_mode: str = "zeros") -> None:
         super().__init__()
-        check_int("in_channels", in_channels, min_value=1)
-        check_int("out_channels", out_channels, min_value=1)
         check_int("num_layers", num_layers, min_value=1)
-        check_int("num_groups", num_groups, min_value=1)
-        check_divisible("in_channels", in_channels, "num_groups", num_groups)
-        check_divisible("out_channels", out_channels, "num_groups", num_groups)
-        check_float("eps", eps, positive=True)
-        check_bool("per_frame_norm", per_frame_norm)
         check_bool("spatial_downsample", spatial_downsample)
         check_bool("temporal_downsample", temporal_downsample)
-        check_one_of("padding_mode", padding_mode, PADDING_MODES)
+        # in_channels, out_channels, num_groups, eps, dropout, per_frame_norm and padding_mode are checked, with
+        # these names, by the first CausalResnet3d below (and its norms and convs)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.resnets = nn.ModuleList([
@@ -138,8 +121,7 @@ class CausalDownEncoder3d(nn.Module):
                                                      stride=(2, 1, 1), padding_mode=padding_mode)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor("x", x, ndim=5, layout="(B, C, T, H, W)")
-        check_channels("x", x, self.in_channels)
+        """``(B, in, T, H, W) -> (B, out, T', H', W')``; the first resnet checks ``x``."""
         for resnet in self.resnets:  # chained: each resnet takes the previous one's output
             x = resnet(x)
         if hasattr(self, "spatial_downsampler"):
@@ -152,6 +134,9 @@ class CausalDownEncoder3d(nn.Module):
 class CausalEncoder3D(nn.Module):
     """The seed-000 ``CausalEncoder3D``: ``conv_in`` then one :class:`CausalDownEncoder3d` per entry of
     ``block_out_channels``.
+
+    Chapter 9, *The seed: a printed model* (the defaults) and *The fix: per-frame GroupNorm*
+    (``per_frame_norm=True``).
 
     Args:
         in_channels: channels of the video (3).
@@ -177,13 +162,8 @@ class CausalEncoder3D(nn.Module):
                  init_weights: bool = True) -> None:
         super().__init__()
         check_int("in_channels", in_channels, min_value=1)
-        if isinstance(block_out_channels, (str, bytes)) or not isinstance(block_out_channels, Sequence):
-            raise TypeError(f"block_out_channels must be a sequence of ints, got {type(block_out_channels).__name__}")
-        widths = tuple(block_out_channels)
-        if not widths:
-            raise ValueError("block_out_channels must have at least one entry")
-        for i, width in enumerate(widths):
-            check_int(f"block_out_channels[{i}]", width, min_value=1)
+        widths = check_int_sequence("block_out_channels", block_out_channels, min_value=1, min_len=1,
+                                    example="(128, 256, 512, 512)")
         n = len(widths)
         layers = _per_block("num_layers", num_layers, n, int)
         spatial = _per_block("spatial_downsample", spatial_downsample, n, bool)
@@ -192,8 +172,8 @@ class CausalEncoder3D(nn.Module):
         for i, width in enumerate(widths):
             check_divisible(f"block_out_channels[{i}]", width, "num_groups", num_groups)
         check_bool("per_frame_norm", per_frame_norm)
-        check_one_of("padding_mode", padding_mode, PADDING_MODES)
         check_bool("init_weights", init_weights)
+        # eps, dropout and padding_mode are checked, with these names, by the blocks built below
         self.in_channels = in_channels
         self.block_out_channels = widths
         self.out_channels = widths[-1]
@@ -252,6 +232,8 @@ class CausalEncoder3D(nn.Module):
 class FrameAttention(nn.Module):
     """Self-attention over the ``H*W`` pixels of each frame separately (never across frames).
 
+    Chapter 9, *Completing the encoder* (the attention of the mid-block).
+
     Folds time into the batch, ``(B, C, T, H, W) -> (B*T, C, H, W)``, and applies LDM's single-head
     :class:`~encoderlab.attention.AttnBlock` (GroupNorm, 1x1 ``q, k, v, proj_out``, residual): its GroupNorm then
     also works per frame. Causal and streamable because no token sees another frame.
@@ -278,6 +260,8 @@ class FrameAttention(nn.Module):
 class CausalMidBlock3d(nn.Module):
     """The mid-block: resnet, per-frame spatial attention, resnet (Pyramid Flow's ``CausalUNetMidBlock2D``).
 
+    Chapter 9, *Completing the encoder*.
+
     Layers: ``resnets[0]``, ``attentions[0]`` (:class:`FrameAttention`), ``resnets[1]``.
     Shape: ``(B, C, T, H, W) -> (B, C, T, H, W)``.
     """
@@ -296,8 +280,7 @@ class CausalMidBlock3d(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor("x", x, ndim=5, layout="(B, C, T, H, W)")
-        check_channels("x", x, self.channels)
+        """``(B, C, T, H, W) -> (B, C, T, H, W)``; the first resnet checks ``x``."""
         x = self.resnets[0](x)
         x = self.attentions[0](x)
         return self.resnets[1](x)
@@ -305,6 +288,8 @@ class CausalMidBlock3d(nn.Module):
 
 class CausalVideoEncoder(CausalEncoder3D):
     """The completed causal video encoder (the layout of Pyramid Flow's ``CausalVaeEncoder`` + ``quant_conv``).
+
+    Chapter 9, *Completing the encoder*; *Streaming a long clip* (:meth:`encode_stream`).
 
     ``conv_in`` -> ``down_blocks`` (resnets, then spatial then temporal strided causal downsampling, in all but
     the last block) -> ``mid_block`` (resnet, per-frame attention, resnet) -> ``conv_norm_out`` -> ``conv_act``
@@ -390,190 +375,3 @@ def _init_weights(module: nn.Module) -> None:
         nn.init.trunc_normal_(module.weight, std=0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
-
-
-# -- tools the chapter uses to look inside ------------------------------------------------------------------
-
-
-def per_frame_change(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``max |a - b|`` per frame: two videos ``(B, C, T, H, W)`` of the same shape -> a vector ``(T,)``."""
-    check_tensor("a", a, ndim=5, layout="(B, C, T, H, W)")
-    check_tensor("b", b, ndim=5, layout="(B, C, T, H, W)")
-    if a.shape != b.shape:
-        raise ValueError(f"a and b must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
-    return (a - b).abs().amax(dim=(0, 1, 3, 4))
-
-
-def stage_shapes(model: CausalEncoder3D, x: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
-    """Run ``model`` on ``x`` (no grad) and return ``(stage name, output shape)`` for every top-level stage:
-    ``conv_in``, each down block (and its downsamplers), ``mid_block``, ``conv_out``, ``quant_conv``."""
-    if not isinstance(model, CausalEncoder3D):
-        raise TypeError(f"model must be a CausalEncoder3D, got {type(model).__name__}")
-    model._check_video(x)
-    names = ["conv_in"]
-    for i, block in enumerate(model.down_blocks):
-        names.append(f"down_blocks.{i}.resnets")
-        names += [f"down_blocks.{i}.{n}" for n in ("spatial_downsampler", "temporal_downsampler") if hasattr(block, n)]
-    names += [n for n in ("mid_block", "conv_out", "quant_conv") if hasattr(model, n)]
-    modules = dict(model.named_modules())
-    shapes: list[tuple[str, tuple[int, ...]]] = []
-    hooks = []
-    for name in names:
-        target = modules[name][-1] if name.endswith(".resnets") else modules[name]
-        hooks.append(target.register_forward_hook(
-            lambda _m, _i, out, name=name: shapes.append((name, tuple(out.shape)))))
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return shapes
-
-
-class fixed_tail_cache:  # noqa: N801 (a context manager, named like one)
-    """Context manager: replace the exact streaming cache by a *fixed-size* one, as in Pyramid Flow and Wan.
-
-    Inside the ``with`` block every causal conv of ``model`` with a temporal kernel longer than 1 keeps the last
-    ``keep`` padded frames of each chunk (default ``k_t - s_t``: 2 at stride 1, 1 at stride 2, Pyramid Flow's
-    rule) instead of "every frame an output window still needs". It is exact only for the chunk plans it was designed for (a first chunk of ``1 + 8m``
-    frames, then multiples of 8); the chapter and the tests use it as the negative control of streaming.
-    """
-
-    def __init__(self, model: nn.Module, keep: int | None = None) -> None:
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        if keep is not None:
-            check_int("keep", keep, min_value=0)
-        self.model = model
-        self.keep = keep
-        self._patched: list[CausalConv3d] = []
-
-    def __enter__(self) -> nn.Module:
-        if not hasattr(CausalConv3d, "next_window_start"):  # the hook of encoderlab.causal this relies on
-            raise RuntimeError("CausalConv3d has no next_window_start(): fixed_tail_cache needs updating")
-        for conv in self.model.modules():
-            if isinstance(conv, CausalConv3d) and conv.time_span > 1:  # a 1-frame kernel needs no cache
-                keep = conv.time_span - conv.stride[0] if self.keep is None else self.keep
-                # the exact rule keeps every frame from the next window's start on; this one the last `keep`
-                conv.next_window_start = lambda padded, n_out, keep=keep: max(padded - keep, 0)
-                self._patched.append(conv)
-        return self.model
-
-    def __exit__(self, *exc) -> None:
-        for conv in self._patched:
-            del conv.next_window_start  # back to the class's exact rule
-        self._patched.clear()
-
-
-def allocator_peak_memory(fn, device: torch.device | str | None = None) -> int:
-    """Run ``fn()`` once and return the peak number of bytes PyTorch's *allocator* handed out on ``device`` on
-    top of what was allocated before (CPU by default).
-
-    :func:`encoderlab.cost.peak_memory` (Chapter 4) instead follows the tensors the operators return; this
-    allocator view also sees the buffers that convolutions allocate internally, which is what matters when
-    comparing whole-clip with streaming encoding.
-
-    * CUDA: the allocator's own counter (``torch.cuda.max_memory_allocated`` after a reset).
-    * CPU: ``torch.profiler`` with ``profile_memory=True``, which records every allocation and free of
-      PyTorch's CPU allocator during ``fn`` together with the running total; the peak of that total is the
-      answer. (``tracemalloc`` would see none of it: tensors are not Python objects.) Allocations outside
-      PyTorch's allocator (e.g. oneDNN scratch space) are not counted.
-    """
-    if not callable(fn):
-        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-    device = torch.device("cpu" if device is None else device)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        base = torch.cuda.memory_allocated(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        fn()
-        torch.cuda.synchronize(device)
-        return int(torch.cuda.max_memory_allocated(device) - base)
-    if device.type != "cpu":
-        raise ValueError(f"device must be a CPU or CUDA device, got {device}")
-    import json
-    import os
-    import tempfile
-
-    from torch.profiler import ProfilerActivity, profile
-
-    os.environ.setdefault("KINETO_LOG_LEVEL", "6")  # keep the profiler's start/stop lines off stderr
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "trace.json")
-        prof.export_chrome_trace(path)
-        with open(path) as f:
-            events = json.load(f)["traceEvents"]
-    totals = [e["args"]["Total Allocated"] for e in events
-              if e.get("name") == "[memory]" and e.get("args", {}).get("Device Type", 0) == 0]
-    return int(max(totals, default=0))
-
-
-@contextlib.contextmanager
-def one_conv_algorithm() -> Iterator[None]:
-    """Pin PyTorch's CPU convolutions to one algorithm (im2col + matrix multiply) while the block runs.
-
-    PyTorch picks a CPU convolution algorithm by input size: small inputs go to im2col, whose scratch buffer
-    grows with the input, large ones to oneDNN, which needs far less scratch. Comparing the memory of small
-    chunks with that of whole clips is only fair when both use the same algorithm. (No effect on CUDA.)
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch warns about Intel-GPU TF32 when the oneDNN flags are set
-        with torch.backends.mkldnn.flags(enabled=False):
-            yield
-
-
-def streaming_plan(num_frames: int, chunk: int = 8, first: int = 1) -> list[int]:
-    """The chunk plan ``[first, chunk, chunk, ..., rest]`` for a clip of ``num_frames`` frames."""
-    check_int("num_frames", num_frames, min_value=1)
-    check_int("chunk", chunk, min_value=1)
-    check_int("first", first, min_value=1)
-    plan = [min(first, num_frames)]
-    left = num_frames - plan[0]
-    while left > 0:
-        plan.append(min(chunk, left))
-        left -= plan[-1]
-    return plan
-
-
-def memory_vs_length(model: CausalVideoEncoder, lengths: Sequence[int], *, height: int = 16, width: int = 16,
-                     chunk: int = 8, timed: bool = False, device: torch.device | str | None = None,
-                     pin_conv_algorithm: bool = True) -> list[dict]:
-    """Peak memory (and optionally time) of whole-clip vs streaming encoding for clips of several lengths.
-
-    For every ``T`` in ``lengths`` a clip ``(1, in_channels, T, height, width)`` is made first, then
-    :func:`allocator_peak_memory` measures ``model(clip)`` and ``model.encode_stream(clip, streaming_plan(T, chunk))``.
-    Returns one dict per length with ``frames``, ``whole_bytes``, ``stream_bytes`` and, when ``timed``,
-    ``whole_s`` and ``stream_s`` (a separate, unprofiled run of each). On CPU ``pin_conv_algorithm`` runs
-    everything inside :func:`one_conv_algorithm`.
-    """
-    if not isinstance(model, CausalVideoEncoder):
-        raise TypeError(f"model must be a CausalVideoEncoder, got {type(model).__name__}")
-    if model.training:
-        raise RuntimeError("memory_vs_length needs eval mode: call model.eval()")
-    lengths = [check_int("lengths entries", t, min_value=1) for t in lengths]
-    check_bool("timed", timed)
-    check_bool("pin_conv_algorithm", pin_conv_algorithm)
-    device = torch.device("cpu" if device is None else device)
-    pinned = one_conv_algorithm() if pin_conv_algorithm and device.type == "cpu" else contextlib.nullcontext()
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    rows = []
-    with pinned, torch.no_grad():
-        for t in lengths:
-            clip = torch.randn(1, model.in_channels, t, height, width, device=device)
-            plan = streaming_plan(t, chunk)
-            row = {"frames": t,
-                   "whole_bytes": allocator_peak_memory(lambda clip=clip: model(clip), device),
-                   "stream_bytes": allocator_peak_memory(lambda clip=clip, plan=plan: model.encode_stream(clip, plan), device)}
-            if timed:
-                for key, run in (("whole_s", lambda clip=clip: model(clip)),
-                                 ("stream_s", lambda clip=clip, plan=plan: model.encode_stream(clip, plan))):
-                    sync()
-                    start = time.perf_counter()
-                    run()
-                    sync()
-                    row[key] = time.perf_counter() - start
-            rows.append(row)
-    return rows

@@ -36,6 +36,8 @@ def moving_shapes(num_frames: int, height: int = 32, width: int = 32, *, batch_s
     """A batch of clips of coloured discs, squares and diamonds moving in straight lines and bouncing off the
     borders, over a slowly drifting colour gradient.
 
+    Chapter 9, *The seed: a printed model* (the clips every later section encodes).
+
     Args:
         num_frames: T, frames per clip (>= 1).
         height, width: frame size in pixels (>= 4).
@@ -48,13 +50,10 @@ def moving_shapes(num_frames: int, height: int = 32, width: int = 32, *, batch_s
     Returns:
         ``(B, 3, T, H, W)`` with values in ``[-1, 1]``.
     """
-    check_int("num_frames", num_frames, min_value=1)
-    check_int("height", height, min_value=4)
-    check_int("width", width, min_value=4)
-    check_int("batch_size", batch_size, min_value=1)
-    check_int("num_shapes", num_shapes, min_value=1)
+    for name, value, least in (("num_frames", num_frames, 1), ("height", height, 4), ("width", width, 4),
+                               ("batch_size", batch_size, 1), ("num_shapes", num_shapes, 1), ("seed", seed, 0)):
+        check_int(name, value, min_value=least)
     check_float("max_speed", max_speed, min_value=0.0)
-    check_int("seed", seed, min_value=0)
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
 

@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from ..norm import GroupNorm, PerFrameGroupNorm
-from ..video import CausalEncoder3D, CausalVideoEncoder, per_frame_change
+from ..video import CausalEncoder3D, CausalVideoEncoder
+from ..video_measure import per_frame_change
 from ._common import ExerciseError, call_answer, passed
 
 __all__ = ["check_fix_norms", "check_latent_frames", "check_tail_length"]

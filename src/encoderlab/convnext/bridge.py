@@ -109,6 +109,15 @@ def _levels(c: int, widths: Sequence[int], num_blocks: int, make_block: Callable
     return levels, c
 
 
+def _through_levels(model: nn.Module, levels: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
+    """``conv_out(SiLU(norm_out(levels(conv_in(x)))))``: the path :class:`SmallEncoder` and :class:`SmallDecoder`
+    share, level by level."""
+    h = model.conv_in(x)
+    for level in levels:
+        h = level(h)
+    return model.conv_out(F.silu(model.norm_out(h)))
+
+
 class SmallEncoder(nn.Module):
     """A small LDM-style encoder whose residual blocks are ResnetBlocks or ConvNeXtResnetBlocks (Chapter 6,
     *A ConvNeXt block inside our encoder*).
@@ -156,10 +165,7 @@ class SmallEncoder(nn.Module):
         check_channels("x", x, self.in_channels)
         factor = 2 ** (self.num_levels - 1)
         check_spatial_multiple("x", x, factor, why=f"2**(levels - 1) = {factor} for {self.num_levels} levels")
-        h = self.conv_in(x)
-        for level in self.down:
-            h = level(h)
-        return self.conv_out(F.silu(self.norm_out(h)))
+        return _through_levels(self, self.down, x)
 
 
 class SmallDecoder(nn.Module):
@@ -190,7 +196,4 @@ class SmallDecoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         check_tensor("z", z, ndim=4, layout="(B, C, H, W)")
         check_channels("z", z, self.z_channels)
-        h = self.conv_in(z)
-        for level in self.up:
-            h = level(h)
-        return self.conv_out(F.silu(self.norm_out(h)))
+        return _through_levels(self, self.up, z)

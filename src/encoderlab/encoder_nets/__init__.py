@@ -50,28 +50,15 @@ from .shapes import kernel_rule, scaled_shapes
 from .units import ACTIVATORS, LAYER_ORDERS, NORMALIZERS, SCALERS
 
 __all__ = [
-    "ACTIVATORS",
-    "BLOCKS",
-    "LAYER_ORDERS",
-    "NORMALIZERS",
-    "SCALERS",
-    "BlockBottleneck1d",
-    "BlockBottleneck2d",
-    "BlockBottleneck3d",
-    "BlockPlain1d",
-    "BlockPlain2d",
-    "BlockPlain3d",
-    "DecoderNet1d",
-    "DecoderNet2d",
-    "DecoderNet3d",
-    "EncoderNet1d",
-    "EncoderNet2d",
-    "EncoderNet3d",
+    # .units: the layer options
+    "ACTIVATORS", "LAYER_ORDERS", "NORMALIZERS", "SCALERS",
+    # .blocks
+    "BLOCKS", "block_depth", "BlockPlain1d", "BlockPlain2d", "BlockPlain3d",
+    "BlockBottleneck1d", "BlockBottleneck2d", "BlockBottleneck3d",
+    # .shapes
+    "kernel_rule", "scaled_shapes",
+    # .nets
+    "EncoderNet1d", "EncoderNet2d", "EncoderNet3d", "DecoderNet1d", "DecoderNet2d", "DecoderNet3d",
     # the N-D classes whose names the seed tables print; Chapter 10 and encoderlab.exercises build them
-    "_BlockBottleneckNd",
-    "_BlockPlainNd",
-    "_BlockResStkNd",
-    "block_depth",
-    "kernel_rule",
-    "scaled_shapes",
+    "_BlockBottleneckNd", "_BlockPlainNd", "_BlockResStkNd",
 ]

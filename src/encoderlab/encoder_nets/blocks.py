@@ -16,16 +16,8 @@ from .per_dimension import per_dimension_class
 from .shapes import _check_odd_kernel
 from .units import _LAYOUT, ACTIVATORS, LAYER_ORDERS, NORMALIZERS, SCALERS, _per_axis, _UnitFactory
 
-__all__ = [
-    "BLOCKS",
-    "BlockBottleneck1d",
-    "BlockBottleneck2d",
-    "BlockBottleneck3d",
-    "BlockPlain1d",
-    "BlockPlain2d",
-    "BlockPlain3d",
-    "block_depth",
-]
+__all__ = ["BLOCKS", "block_depth", "BlockPlain1d", "BlockPlain2d", "BlockPlain3d",
+           "BlockBottleneck1d", "BlockBottleneck2d", "BlockBottleneck3d"]
 
 BLOCKS = ("bottleneck", "plain")
 

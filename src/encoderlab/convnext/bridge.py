@@ -22,7 +22,7 @@ from .._validation import (
 from ..conv import Downsample, Upsample
 from ..norm import GroupNorm
 from ..resnet import ResnetBlock
-from .networks import add_convnext_layers, convnext_branch
+from .networks import _add_convnext_layers, _convnext_branch
 
 __all__ = ["BLOCK_TYPES", "ConvNeXtResnetBlock", "SmallDecoder", "SmallEncoder"]
 
@@ -50,7 +50,7 @@ class ConvNeXtResnetBlock(nn.Module):
         check_int("in_channels", in_channels, min_value=1)
         out_channels = in_channels if out_channels is None else check_int("out_channels", out_channels, min_value=1)
         self.in_channels, self.out_channels = in_channels, out_channels
-        add_convnext_layers(self, in_channels, out_channels, kernel_size=kernel_size, expansion=expansion,
+        _add_convnext_layers(self, in_channels, out_channels, kernel_size=kernel_size, expansion=expansion,
                             layer_scale_init_value=layer_scale_init_value, drop_path=drop_path, eps=eps)
         if in_channels != out_channels:
             self.nin_shortcut = nn.Conv2d(in_channels, out_channels, kernel_size=1)
@@ -62,7 +62,7 @@ class ConvNeXtResnetBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
         check_channels("x", x, self.in_channels)
-        return self.shortcut(x) + self.drop_path(convnext_branch(self, x))
+        return self.shortcut(x) + self.drop_path(_convnext_branch(self, x))
 
 
 class _ResolutionLevel(nn.Module):

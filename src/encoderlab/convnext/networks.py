@@ -47,7 +47,7 @@ CONVNEXT_CONFIGS: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
 _DROP_PATH_RATES = {"tiny": 0.1, "small": 0.4, "base": 0.5, "large": 0.5, "xlarge": 0.5}
 
 
-def check_odd_kernel(kernel_size) -> int:
+def _check_odd_kernel(kernel_size) -> int:
     """``kernel_size`` as a positive odd int: padding ``k // 2`` then keeps H and W."""
     check_int("kernel_size", kernel_size, min_value=1)
     if kernel_size % 2 == 0:
@@ -55,13 +55,13 @@ def check_odd_kernel(kernel_size) -> int:
     return kernel_size
 
 
-def add_convnext_layers(module: nn.Module, cin: int, cout: int, *, kernel_size: int, expansion: int,
+def _add_convnext_layers(module: nn.Module, cin: int, cout: int, *, kernel_size: int, expansion: int,
                         layer_scale_init_value: float, drop_path: float, eps: float) -> None:
     """Give ``module`` the layers of a ConvNeXt branch ``cin -> cout`` under the official names.
 
     Shared by :class:`ConvNeXtBlock` and :class:`encoderlab.ConvNeXtResnetBlock` (one copy of the branch).
     """
-    check_odd_kernel(kernel_size)
+    _check_odd_kernel(kernel_size)
     check_int("expansion", expansion, min_value=1)
     layer_scale_init_value = check_float("layer_scale_init_value", layer_scale_init_value, min_value=0.0)
     check_float("drop_path", drop_path, min_value=0.0, max_value=1.0)
@@ -78,8 +78,8 @@ def add_convnext_layers(module: nn.Module, cin: int, cout: int, *, kernel_size: 
     module.drop_path = StochasticDepth(drop_path)
 
 
-def convnext_branch(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``gamma * pwconv2(GELU(pwconv1(LayerNorm(dwconv(x)))))`` with the layers of :func:`add_convnext_layers`."""
+def _convnext_branch(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``gamma * pwconv2(GELU(pwconv1(LayerNorm(dwconv(x)))))`` with the layers of :func:`_add_convnext_layers`."""
     y = module.dwconv(x)
     y = y.permute(0, 2, 3, 1)                               # (B, H, W, C): Linear acts on channels
     y = module.pwconv2(module.act(module.pwconv1(module.norm(y))))
@@ -112,12 +112,12 @@ class ConvNeXtBlock(nn.Module):
                  kernel_size: int = 7, expansion: int = 4, eps: float = 1e-6) -> None:
         super().__init__()
         self.dim = check_int("dim", dim, min_value=1)
-        add_convnext_layers(self, dim, dim, kernel_size=kernel_size, expansion=expansion,
+        _add_convnext_layers(self, dim, dim, kernel_size=kernel_size, expansion=expansion,
                             layer_scale_init_value=layer_scale_init_value, drop_path=drop_path, eps=eps)
 
     def residual(self, x: torch.Tensor) -> torch.Tensor:
         """The residual branch alone (before stochastic depth): ``(B, C, H, W) -> (B, C, H, W)``."""
-        return convnext_branch(self, x)
+        return _convnext_branch(self, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_tensor("x", x, ndim=4, layout="(B, C, H, W)")

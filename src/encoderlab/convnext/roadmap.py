@@ -23,7 +23,7 @@ from .._validation import (
     check_tensor,
 )
 from .layer_norm import LayerNorm2d
-from .networks import check_odd_kernel
+from .networks import _check_odd_kernel
 
 __all__ = ["ROADMAP", "ROADMAP_CHANGES", "RoadmapBlock", "RoadmapNet", "roadmap_config", "roadmap_network"]
 
@@ -115,7 +115,7 @@ class RoadmapBlock(nn.Module):
         check_int("hidden", hidden, min_value=1)
         in_dim = dim if in_dim is None else check_int("in_dim", in_dim, min_value=1)
         check_one_of("stride", stride, [1, 2])
-        check_odd_kernel(kernel_size)
+        _check_odd_kernel(kernel_size)
         for name, flag in (("depthwise", depthwise), ("spatial_first", spatial_first),
                            ("fewer_acts", fewer_acts), ("fewer_norms", fewer_norms)):
             check_bool(name, flag)

@@ -16,7 +16,9 @@ __all__ = ["per_dimension_class"]
 
 def per_dimension_class(base: type, name: str, *, module: str, doc: str, **methods: Callable) -> type:
     """The subclass ``name`` of ``base`` with the docstring ``doc`` and the given ``methods``, defined as if
-    written in ``module`` (assign it there to a global of the same name, so that pickle finds it)."""
+    written in ``module`` (assign it there to a global of the same name, so that pickle finds it).
+
+    Makes the per-dimension classes of Chapter 10, *Two residual blocks* and *The network*."""
     for method_name, method in methods.items():
         method.__module__ = module
         method.__qualname__ = f"{name}.{method_name}"

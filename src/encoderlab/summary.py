@@ -1,4 +1,5 @@
-"""A small hook-based layer summary that prints tables in the format of the seed documents (Chapter 10).
+"""A small hook-based layer summary that prints tables in the format of the seed documents (Chapter 10, *The
+seed tables, row for row*).
 
 The seeds' tables come from MDNC's ``contribs.torchsummary``, a revision of the classic Keras-style
 ``torchsummary``. Its conventions, all reproduced here:
@@ -36,8 +37,9 @@ _LINE = "{:>20}  {:>25} {:>15}"
 
 
 def short_label(label: str, width: int = 20) -> str:
-    """The label as the table prints it: unchanged up to ``width`` characters, otherwise the first 8
-    characters, ``...`` and the last 9 (``_BlockBottleneckNd-11`` -> ``_BlockBo...neckNd-11``)."""
+    """The label as the table prints it (Chapter 10, *The seed tables, row for row*): unchanged up to ``width``
+    characters, otherwise the first 8 characters, ``...`` and the last 9 (``_BlockBottleneckNd-11`` ->
+    ``_BlockBo...neckNd-11``)."""
     if not isinstance(label, str):
         raise TypeError(f"label must be a str, got {type(label).__name__}")
     return label if len(label) <= width else f"{label[:8]}...{label[-9:]}"
@@ -45,8 +47,9 @@ def short_label(label: str, width: int = 20) -> str:
 
 @dataclass(frozen=True)
 class SummaryRow:
-    """One hook call: the module's class name, its 1-based call index, its output shape(s) with the batch
-    axis as ``-1`` (one tuple per output tensor), and its own parameter counts."""
+    """One row of a summary table (Chapter 10, *The seed tables, row for row*): one hook call -- the module's
+    class name, its 1-based call index, its output shape(s) with the batch axis as ``-1`` (one tuple per output
+    tensor), and its own parameter counts."""
 
     name: str
     index: int
@@ -74,7 +77,8 @@ class SummaryRow:
 
 @dataclass
 class LayerSummary:
-    """The rows of a summary plus the numbers of its footer. ``str(summary)`` is the printed table."""
+    """The rows of a summary plus the numbers of its footer (Chapter 10, *The seed tables, row for row*).
+    ``str(summary)`` is the printed table."""
 
     rows: list[SummaryRow]
     input_sizes: tuple[tuple[int, ...], ...]
@@ -154,7 +158,8 @@ def _normalise_input_sizes(input_size) -> tuple[tuple[int, ...], ...]:
 
 def layer_summary(model: nn.Module, input_size, *, batch_size: int = -1, device=None,
                   dtypes: Sequence[torch.dtype] | None = None) -> LayerSummary:
-    """Run ``model`` once on random inputs and record one :class:`SummaryRow` per module call.
+    """Run ``model`` once on random inputs and record one :class:`SummaryRow` per module call (Chapter 10,
+    *The seed tables, row for row*).
 
     Args:
         model: the network.
@@ -214,14 +219,16 @@ _FOOT = re.compile(r"^\s*(?P<key>Total params|Trainable params|Non-trainable par
 
 @dataclass(frozen=True)
 class ParsedTable:
-    """A table read back by :func:`parse_summary`: rows of ``(printed label, shapes, params)`` and the footer."""
+    """A table read back by :func:`parse_summary` (Chapter 10, *The seed tables, row for row*): rows of
+    ``(printed label, shapes, params)`` and the footer."""
 
     rows: list[tuple[str, tuple[tuple[int, ...], ...], int]]
     footer: dict[str, str]
 
 
 def parse_summary(text: str) -> ParsedTable:
-    """Read the first summary table in ``text`` (indentation is ignored).
+    """Read the first summary table in ``text`` (indentation is ignored); Chapter 10, *The seed tables, row for
+    row*, compares a published table with ours this way.
 
     Returns the rows as ``(printed label, output shapes, params)`` in order (labels as printed, i.e. possibly
     truncated) and the footer lines as a dict of strings (``{"Total params": "14,401,568", ...}``).

@@ -16,7 +16,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install book test lint workflows unit nbval html browser screenshots chromium execute assignments assignments-sync assignments-check colab colab-check singlehtml pdf pdf-check clean
+.PHONY: help install book test lint workflows unit nbval html browser screenshots chromium execute assignments assignments-sync assignments-check colab colab-check colab-sim singlehtml pdf pdf-check clean
 
 help:
 	@echo "make book     build the HTML book into _build/html from the committed notebook outputs"
@@ -25,6 +25,7 @@ help:
 	@echo "              (missing figure alt text and unreadably small figure text fail too; BOOK_STRICT_A11Y=0 makes them warnings)"
 	@echo "make screenshots  every page at desktop (1280 px) and phone (390 px) width into _build/screenshots/"
 	@echo "make colab    Colab-ready copies of the chapters (plain Markdown, an empty cell before every solution) -> _build/colab/"
+	@echo "make colab-sim  run every chapter from a fresh, Colab-like install of the package (part of make test)"
 	@echo "make pdf      the whole book as one PDF (Chromium prints the single-page build) -> _build/pdf/"
 	@echo "make execute  re-execute every chapter notebook and assignment master in place on CPU (after changing src/)"
 	@echo "make assignments  student notebooks and autograder zips for every assignment master -> _build/assignments/"
@@ -81,7 +82,7 @@ browser: html colab chromium
 screenshots: html chromium
 	BOOK_CHROMIUM=$(CHROMIUM) $(BIN)/python tests/browser/screenshots.py _build/screenshots
 
-test: lint workflows unit nbval html colab-check browser pdf-check assignments-check
+test: lint workflows unit nbval colab-sim html colab-check browser pdf-check assignments-check
 
 execute: $(STAMP)
 	@for nb in $(NOTEBOOKS); do \
@@ -104,6 +105,11 @@ colab: $(STAMP)
 
 colab-check: $(STAMP)
 	$(BIN)/python book/_tools/colab_copies.py check
+
+# Every chapter run from a student's Colab install: a fresh venv with what Colab preinstalls, the package as a
+# wheel with only its own dependencies, each notebook alone in an empty folder (tests/colab_sim/run.py).
+colab-sim: $(STAMP)
+	TORCH_INDEX=$(TORCH_INDEX) $(BIN)/python tests/colab_sim/run.py
 
 # The PDF: the single-page HTML build, printed by Chromium with every solution opened.
 singlehtml: $(STAMP)

@@ -12,7 +12,8 @@ so a page that needs a CDN fails here. What each page must do depends on what it
 - math on the page: every formula typeset by MathJax (no raw TeX left, no MathJax error);
 - collapsed solutions: each opens when its title is clicked;
 - built from a notebook: the launch menu opens and offers Colab at
-  `https://colab.research.google.com/github/<owner>/<repo>/blob/<branch>/<path>.ipynb`, a committed notebook;
+  `https://colab.research.google.com/github/<owner>/<repo>/blob/<branch>/<path>.ipynb`: the Colab-ready copy
+  (`make colab`) when `repository.branch` is `colab`, else a committed notebook;
 - saved widgets: every widget view is drawn from the saved state (not its text fallback).
 
 Warnings (`AccessibilityWarning` in the summary; with BOOK_STRICT_A11Y=1 they fail their page):
@@ -283,7 +284,13 @@ def check_colab(page: Page, info: dict) -> list[str]:
     problems = []
     if expected not in info["colab"]:
         problems.append(f"no Colab launch link to {expected} (found {info['colab'] or 'none'})")
-    if tracked_by_git(page.source) is False:
+    if CONFIG["repository"].get("branch") == "colab":
+        # The link opens the Colab-ready copy, which `make colab` writes and the deploy workflow publishes.
+        copy = ROOT / "_build" / "colab" / f"{page.docname}.ipynb"
+        if not copy.exists():
+            problems.append(f"the Colab link opens the Colab copy {copy.relative_to(ROOT)}, which `make colab` "
+                            "did not write")
+    elif tracked_by_git(page.source) is False:
         problems.append(f"the Colab link opens {page.source.relative_to(ROOT)}, which is not committed")
     return problems
 

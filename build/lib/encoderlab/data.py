@@ -1,0 +1,328 @@
+"""Chapter 8: image data that needs no network, and loaders that can stop and resume mid-epoch.
+
+Three datasets, all as float tensors ``(N, C, H, W)`` scaled to ``[-1, 1]`` (the seed's convention):
+
+- ``"digits"``: scikit-learn's 1,797 handwritten digits (8x8 grey, shipped inside scikit-learn; the UCI
+  optical-recognition test set), at their native 8x8 (or resized to ``image_size`` with bilinear interpolation).
+- ``"photos"``: square patches of the two photographs scikit-learn ships (``load_sample_images``: a temple in
+  China and a flower, 427x640 RGB). The held-out split is *spatially disjoint*: validation patches come from the
+  right-most columns of each photo, which no training patch touches.
+- ``"shapes"``: procedurally generated RGB images (discs, squares and triangles of random colour, position and
+  size on a colour gradient), a pure function of ``seed``.
+
+:func:`make_dataset` returns one split as an :class:`ImageDataset`; :class:`StepBatchSampler` yields the batch
+of *training step* ``s`` as a pure function of ``(seed, s)`` -- so a run resumed at step ``s`` sees exactly
+the batches an uninterrupted run would, and under DistributedDataParallel every rank takes its own slice of
+the same global batch.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import importlib.util
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from ._validation import check_float, check_int, check_one_of, check_tensor
+
+__all__ = [
+    "DATASETS",
+    "ImageDataset",
+    "StepBatchSampler",
+    "eval_loader",
+    "load_digits_images",
+    "load_photo_patches",
+    "make_dataset",
+    "make_loader",
+    "make_shapes",
+    "split_indices",
+]
+
+DATASETS = ("digits", "photos", "shapes")
+
+
+def _to_unit_range(x: torch.Tensor, max_value: float) -> torch.Tensor:
+    """Map ``[0, max_value]`` to ``[-1, 1]``."""
+    return x / max_value * 2.0 - 1.0
+
+
+def split_indices(n: int, val_fraction: float, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded random split of ``range(n)`` into ``(train, val)`` index tensors (each sorted).
+
+    ``val`` has ``round(n * val_fraction)`` entries (at least 1 when ``val_fraction > 0``).
+    """
+    check_int("n", n, min_value=2)
+    check_float("val_fraction", val_fraction, min_value=0.0, max_value=0.9)
+    check_int("seed", seed, min_value=0)
+    n_val = max(1, round(n * val_fraction)) if val_fraction > 0 else 0
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return perm[n_val:].sort().values, perm[:n_val].sort().values
+
+
+def _sklearn_file(*parts: str) -> Path | None:
+    """The path of a data file shipped inside scikit-learn, found WITHOUT importing scikit-learn (slow to import).
+
+    Returns None when scikit-learn is missing or its layout changed; callers then use scikit-learn's API.
+    """
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations)), *parts)
+    return path if path.is_file() else None
+
+
+def load_digits_images(image_size: int = 8) -> torch.Tensor:
+    """All 1,797 scikit-learn digits as ``(1797, 1, image_size, image_size)`` in ``[-1, 1]`` (float32)."""
+    check_int("image_size", image_size, min_value=8)
+    path = _sklearn_file("datasets", "data", "digits.csv.gz")
+    if path is not None:  # the file behind sklearn.datasets.load_digits: 64 pixel values (0..16) and the label
+        with gzip.open(path, "rt") as handle:
+            rows = np.loadtxt(handle, delimiter=",", dtype=np.float32)
+        pixels = rows[:, :64].reshape(-1, 8, 8)
+    else:
+        try:
+            from sklearn.datasets import load_digits
+        except ImportError as err:  # pragma: no cover - scikit-learn is in requirements.txt
+            raise ImportError("the 'digits' dataset needs scikit-learn: pip install scikit-learn") from err
+        pixels = load_digits().images
+    images = _to_unit_range(torch.as_tensor(pixels, dtype=torch.float32).unsqueeze(1), 16.0)  # (N, 1, 8, 8)
+    if image_size != 8:
+        images = F.interpolate(images, size=(image_size, image_size), mode="bilinear", align_corners=False)
+    return images.clamp(-1.0, 1.0).contiguous()
+
+
+def _sample_photos() -> list[torch.Tensor]:
+    paths = [_sklearn_file("datasets", "images", name) for name in ("china.jpg", "flower.jpg")]
+    if all(p is not None for p in paths):  # the files behind sklearn.datasets.load_sample_images, read by Pillow
+        from PIL import Image
+
+        photos = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
+    else:
+        try:
+            from sklearn.datasets import load_sample_images
+        except ImportError as err:  # pragma: no cover
+            raise ImportError("the 'photos' dataset needs scikit-learn and Pillow: pip install scikit-learn") from err
+        photos = load_sample_images().images  # two uint8 arrays (427, 640, 3)
+    return [torch.tensor(p).permute(2, 0, 1).float() for p in photos]
+
+
+def load_photo_patches(split: str = "train", patch_size: int = 32, stride: int | None = None,
+                       scale: float = 0.5, val_fraction: float = 0.2) -> torch.Tensor:
+    """Square RGB patches ``(N, 3, patch_size, patch_size)`` in ``[-1, 1]`` from scikit-learn's two photos.
+
+    Each photo is first resized by ``scale`` (0.5: 214x320, so a patch shows more structure), then cut into
+    patches on a grid with step ``stride`` (default ``patch_size // 4``). The right-most ``val_fraction`` of the
+    columns of each photo is reserved for ``split="val"``; ``"train"`` patches come from the rest, so the two
+    splits share no pixel.
+    """
+    check_one_of("split", split, ("train", "val"))
+    check_int("patch_size", patch_size, min_value=4)
+    stride = patch_size // 4 if stride is None else stride
+    check_int("stride", stride, min_value=1)
+    check_float("scale", scale, positive=True, max_value=1.0)
+    check_float("val_fraction", val_fraction, min_value=0.05, max_value=0.5)
+    out = []
+    for photo in _sample_photos():
+        if scale != 1.0:
+            h, w = photo.shape[-2:]
+            size = (round(h * scale), round(w * scale))
+            photo = F.interpolate(photo[None], size=size, mode="bilinear", align_corners=False, antialias=True)[0]
+        h, w = photo.shape[-2:]
+        cut = round(w * (1.0 - val_fraction))
+        region = photo[:, :, :cut] if split == "train" else photo[:, :, cut:]
+        if region.shape[-1] < patch_size or h < patch_size:
+            raise ValueError(f"patch_size={patch_size} is larger than the {split} region {tuple(region.shape[-2:])}"
+                             f" of a photo at scale={scale}")
+        patches = region.unfold(1, patch_size, stride).unfold(2, patch_size, stride)  # (3, nh, nw, P, P)
+        out.append(patches.permute(1, 2, 0, 3, 4).reshape(-1, 3, patch_size, patch_size))
+    return _to_unit_range(torch.cat(out), 255.0).clamp(-1.0, 1.0).contiguous()
+
+
+def make_shapes(n: int, image_size: int = 32, seed: int = 0) -> torch.Tensor:
+    """``n`` procedurally generated RGB images ``(n, 3, image_size, image_size)`` in ``[-1, 1]``.
+
+    Every image is a two-colour vertical/horizontal gradient with one to three shapes (disc, square or triangle)
+    of random colour, centre and size painted on top. The result is a pure function of ``(n, image_size, seed)``.
+    """
+    check_int("n", n, min_value=1)
+    check_int("image_size", image_size, min_value=8)
+    check_int("seed", seed, min_value=0)
+    g = torch.Generator().manual_seed(seed)
+    s = image_size
+    coords = (torch.arange(s, dtype=torch.float32) + 0.5) / s
+    yy, xx = torch.meshgrid(coords, coords, indexing="ij")  # (S, S) in (0, 1)
+    c0, c1 = torch.rand(n, 3, 1, 1, generator=g), torch.rand(n, 3, 1, 1, generator=g)
+    angle = torch.rand(n, 1, 1, generator=g) * 2 * math.pi
+    t = (torch.cos(angle) * (xx - 0.5) + torch.sin(angle) * (yy - 0.5) + 0.5).clamp(0, 1)  # (n, S, S)
+    images = 0.6 * (c0 * (1 - t[:, None]) + c1 * t[:, None])  # darker background, (n, 3, S, S)
+    num_shapes = torch.randint(1, 4, (n,), generator=g)
+    for k in range(3):
+        kind = torch.randint(0, 3, (n, 1, 1), generator=g)
+        centre = 0.2 + 0.6 * torch.rand(n, 2, 1, 1, generator=g)
+        radius = 0.1 + 0.15 * torch.rand(n, 1, 1, generator=g)
+        colour = torch.rand(n, 3, 1, 1, generator=g)
+        dx, dy = xx - centre[:, 0], yy - centre[:, 1]
+        disc = dx**2 + dy**2 <= radius**2
+        square = (dx.abs() <= radius * 0.85) & (dy.abs() <= radius * 0.85)
+        # upward triangle: below the apex, inside two slanted edges
+        triangle = (dy <= radius * 0.8) & (dy >= -radius) & (dx.abs() <= (dy + radius) * 0.6)
+        mask = torch.where(kind == 0, disc, torch.where(kind == 1, square, triangle))
+        mask = mask & (num_shapes > k).view(n, 1, 1)
+        images = torch.where(mask[:, None], colour.expand(-1, -1, s, s), images)
+    return (images * 2.0 - 1.0).clamp(-1.0, 1.0).contiguous()
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_shapes(n: int, image_size: int, seed: int) -> torch.Tensor:
+    """``make_shapes`` for :func:`make_dataset`, which builds the train and val splits from the same images."""
+    return make_shapes(n, image_size, seed)
+
+
+class ImageDataset(Dataset):
+    """A map-style dataset over an in-memory image tensor ``(N, C, H, W)``; item ``i`` is ``images[i]``."""
+
+    def __init__(self, images: torch.Tensor, name: str = "images") -> None:
+        check_tensor("images", images, ndim=4, layout="(N, C, H, W)")
+        if images.shape[0] < 1:
+            raise ValueError("images must hold at least one image")
+        self.images = images
+        self.name = name
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.images[index]
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of every item."""
+        return tuple(self.images.shape[1:])
+
+    def __repr__(self) -> str:
+        return f"ImageDataset({self.name!r}, {len(self)} images of shape {self.image_shape})"
+
+
+def make_dataset(name: str, split: str = "train", image_size: int | None = None, *, val_fraction: float = 0.2,
+                 seed: int = 0, num_shapes_images: int = 4096) -> ImageDataset:
+    """One split (``"train"``, ``"val"`` or ``"all"``) of a dataset named in :data:`DATASETS`, offline.
+
+    ``image_size`` defaults to 8 for digits (their native size) and 32 otherwise. The split is seeded (digits, shapes) or spatial
+    (photos, see :func:`load_photo_patches`); ``seed`` only changes the random split and the generated shapes.
+    """
+    check_one_of("name", name, DATASETS)
+    check_one_of("split", split, ("train", "val", "all"))
+    image_size = (8 if name == "digits" else 32) if image_size is None else image_size
+    check_int("image_size", image_size, min_value=8)
+    if name == "photos":
+        if split == "all":
+            images = torch.cat([load_photo_patches(s, image_size, val_fraction=val_fraction)
+                                for s in ("train", "val")])
+        else:
+            images = load_photo_patches(split, image_size, val_fraction=val_fraction)
+        return ImageDataset(images, f"photos/{split}")
+    if name == "digits":
+        images = load_digits_images(image_size)
+    else:
+        check_int("num_shapes_images", num_shapes_images, min_value=2)
+        images = _cached_shapes(num_shapes_images, image_size, seed)
+    if split == "all":
+        images = images.clone()
+    else:
+        train_idx, val_idx = split_indices(images.shape[0], val_fraction, seed)
+        images = images[train_idx if split == "train" else val_idx]  # advanced indexing copies
+    return ImageDataset(images.contiguous(), f"{name}/{split}")
+
+
+class StepBatchSampler(Sampler[list[int]]):
+    """Yields the dataset indices of training steps ``start_step, start_step + 1, ...``.
+
+    Step ``s`` belongs to epoch ``e = s // steps_per_epoch``; each epoch is a fresh permutation drawn from
+    ``seed`` and ``e`` only, cut into global batches of ``batch_size`` (the remainder is dropped). With
+    ``world_size > 1`` rank ``r`` yields the ``r``-th of ``world_size`` equal slices of that global batch, so the
+    ranks together see exactly the batch a single process would.
+
+    ``num_steps=None`` iterates forever (and has no ``len``).
+    """
+
+    def __init__(self, num_items: int, batch_size: int, *, seed: int = 0, start_step: int = 0,
+                 num_steps: int | None = None, rank: int = 0, world_size: int = 1, shuffle: bool = True) -> None:
+        check_int("num_items", num_items, min_value=1)
+        check_int("batch_size", batch_size, min_value=1)
+        check_int("seed", seed, min_value=0)
+        check_int("start_step", start_step, min_value=0)
+        if num_steps is not None:
+            check_int("num_steps", num_steps, min_value=0)
+        check_int("world_size", world_size, min_value=1)
+        check_int("rank", rank, min_value=0)
+        if rank >= world_size:
+            raise ValueError(f"rank must be < world_size={world_size}, got {rank}")
+        if batch_size % world_size:
+            raise ValueError(f"batch_size={batch_size} (the global batch) must be divisible by "
+                             f"world_size={world_size}")
+        if batch_size > num_items:
+            raise ValueError(f"batch_size={batch_size} is larger than the dataset ({num_items} items)")
+        self.num_items, self.batch_size, self.seed = num_items, batch_size, seed
+        self.start_step, self.num_steps = start_step, num_steps
+        self.rank, self.world_size, self.shuffle = rank, world_size, shuffle
+        self.steps_per_epoch = num_items // batch_size
+        self._epoch, self._perm = -1, None
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        if epoch != self._epoch:
+            if self.shuffle:
+                g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+                self._perm = torch.randperm(self.num_items, generator=g)
+            else:
+                self._perm = torch.arange(self.num_items)
+            self._epoch = epoch
+        return self._perm
+
+    def global_batch(self, step: int) -> list[int]:
+        """The indices of the whole (all-rank) batch of training step ``step``."""
+        check_int("step", step, min_value=0)
+        epoch, j = divmod(step, self.steps_per_epoch)
+        perm = self._permutation(epoch)
+        return perm[j * self.batch_size:(j + 1) * self.batch_size].tolist()
+
+    def batch(self, step: int) -> list[int]:
+        """This rank's share of :meth:`global_batch`."""
+        local = self.batch_size // self.world_size
+        return self.global_batch(step)[self.rank * local:(self.rank + 1) * local]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        step = self.start_step
+        while self.num_steps is None or step < self.start_step + self.num_steps:
+            yield self.batch(step)
+            step += 1
+
+    def __len__(self) -> int:
+        if self.num_steps is None:
+            raise TypeError("an endless StepBatchSampler (num_steps=None) has no length")
+        return self.num_steps
+
+
+def make_loader(dataset: Dataset, batch_size: int, *, seed: int = 0, start_step: int = 0,
+                num_steps: int | None = None, rank: int = 0, world_size: int = 1, shuffle: bool = True
+                ) -> DataLoader:
+    """A training :class:`~torch.utils.data.DataLoader` whose batches come from a :class:`StepBatchSampler`.
+
+    ``batch_size`` is the *global* batch; each of ``world_size`` ranks receives ``batch_size // world_size``
+    images per step. Yields ``(batch_size // world_size, C, H, W)`` tensors.
+    """
+    sampler = StepBatchSampler(len(dataset), batch_size, seed=seed, start_step=start_step, num_steps=num_steps,
+                               rank=rank, world_size=world_size, shuffle=shuffle)
+    return DataLoader(dataset, batch_sampler=sampler, num_workers=0)
+
+
+def eval_loader(dataset: Dataset, batch_size: int = 256) -> DataLoader:
+    """Every item once, in order, in batches of ``batch_size`` (the last one may be smaller)."""
+    check_int("batch_size", batch_size, min_value=1)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, drop_last=False, num_workers=0)

@@ -1,0 +1,68 @@
+"""The book's own tools: the Colab copies of the chapters (book/_tools/colab_copies.py)."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "book" / "_tools"))
+
+import colab_copies  # noqa: E402
+
+
+def _notebook(tmp_path, *markdown_and_code):
+    cells = []
+    for kind, text in markdown_and_code:
+        cell = {"cell_type": kind, "metadata": {}, "source": text}
+        if kind == "code":
+            cell.update(execution_count=1, outputs=[{"output_type": "stream", "name": "stdout", "text": "ok\n"}])
+        cells.append(cell)
+    path = tmp_path / "03_example.ipynb"
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    return path
+
+
+def test_an_exercise_gets_a_heading_an_empty_cell_and_a_folded_solution(tmp_path):
+    path = _notebook(
+        tmp_path,
+        ("markdown", "Intro {cite}`wu2018group`, code `{cite}` untouched.\n\n```{exercise-start}\n:label: ex-a\n```\n\n"
+                     "Do it.\n\n```{exercise-end}\n```\n\n```{solution-start} ex-a\n:class: dropdown\n```"),
+        ("code", "answer = 42"),
+        ("markdown", "```{solution-end}\n```\n\nAfter."),
+    )
+    nb = colab_copies.convert(path)
+    sources = ["".join(c["source"]) for c in nb["cells"]]
+    assert "(Wu and He, 2018), code `{cite}` untouched." in sources[1]
+    assert "### Exercise 3.1" in sources
+    empty = sources.index("")
+    assert nb["cells"][empty]["cell_type"] == "code"
+    solution = nb["cells"][empty + 2]
+    assert solution["source"].startswith("# @title Solution\nanswer = 42")
+    assert solution["metadata"]["cellView"] == "form" and solution["outputs"] == []
+    assert sources[-2] == "After."
+    assert sources[-1].startswith("## References\n\n- Yuxin Wu, Kaiming He (2018). *Group Normalization*.")
+
+
+def test_unknown_markup_is_refused_not_copied(tmp_path):
+    with pytest.raises(ValueError, match="directive {note}"):
+        colab_copies.convert(_notebook(tmp_path, ("markdown", "```{note}\nhi\n```")))
+    with pytest.raises(ValueError, match="role {ref}"):
+        colab_copies.convert(_notebook(tmp_path, ("markdown", "see {ref}`x`")))
+    with pytest.raises(KeyError, match="unknown key"):
+        colab_copies.convert(_notebook(tmp_path, ("markdown", "{cite}`nobody2000`")))
+
+
+def test_the_check_finds_a_solution_without_an_empty_cell(tmp_path):
+    source = _notebook(tmp_path, ("markdown", "```{exercise-start}\n:label: ex-a\n```\n\nDo it.\n\n```{exercise-end}\n"
+                                              "```\n\n```{solution-start} ex-a\n```"),
+                       ("code", "answer = 42"), ("markdown", "```{solution-end}\n```"))
+    nb = colab_copies.convert(source)
+    del nb["cells"][[c["metadata"].get("tags") == [colab_copies.EMPTY_CELL_NOTE] for c in nb["cells"]].index(True)]
+    copy = tmp_path / "copy" / source.name
+    copy.parent.mkdir()
+    copy.write_text(json.dumps(nb))
+    problems = colab_copies.problems_of(copy, source)
+    assert any("no empty cell before it" in p for p in problems)
+    assert any("1 solutions in the chapter" in p for p in problems)

@@ -6,6 +6,8 @@ message that names the argument, shows the value and says what was expected, *be
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Sequence
 
 import torch
@@ -13,6 +15,11 @@ import torch
 __all__ = [
     "check_bool",
     "check_channels",
+    "check_device",
+    "check_dtype_matches",
+    "check_generator",
+    "check_path",
+    "check_spatial_min",
     "check_divisible",
     "check_float",
     "check_int",
@@ -25,21 +32,29 @@ __all__ = [
 ]
 
 
-def check_int(name: str, value, *, min_value: int | None = None) -> int:
-    """Return ``value`` if it is an int (not a bool) and at least ``min_value``."""
+def check_int(name: str, value, *, min_value: int | None = None, max_value: int | None = None) -> int:
+    """Return ``value`` if it is an int (not a bool) in ``[min_value, max_value]``."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     if min_value is not None and value < min_value:
         raise ValueError(f"{name} must be >= {min_value}, got {value}")
+    if max_value is not None and value > max_value:
+        raise ValueError(f"{name} must be <= {max_value}, got {value}")
     return value
 
 
 def check_float(name: str, value, *, positive: bool = False, min_value: float | None = None,
                 max_value: float | None = None) -> float:
-    """Return ``value`` as a float; ints are accepted, bools and other types are not."""
+    """Return ``value`` as a finite float; ints are accepted, bools and other types are not.
+
+    NaN and infinity are refused first: NaN fails no comparison, so without this check it would pass every
+    bound below (and ``inf`` would pass ``positive``).
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
     value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value}")
     if positive and not value > 0:
         raise ValueError(f"{name} must be > 0, got {value}")
     if min_value is not None and value < min_value:
@@ -140,9 +155,26 @@ def check_tensor(name: str, x, *, ndim: int | Sequence[int] | None = None, min_n
             want = " or ".join(f"{n}-D" for n in allowed)
             shown = f" {layout}" if layout else ""
             raise ValueError(f"{name} must be a {want} tensor{shown}, got shape {tuple(x.shape)}")
-    if floating and not (x.is_floating_point() or x.is_complex()):
+    if x.is_complex():
+        raise TypeError(f"{name} must be a real tensor, got dtype {x.dtype} (nothing in encoderlab takes complex input)")
+    if floating and not x.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
     return x
+
+
+def check_dtype_matches(name: str, x: torch.Tensor, module: torch.nn.Module) -> None:
+    """The package's one dtype rule: outside autocast an input must have the dtype of the module's parameters.
+
+    PyTorch would otherwise fail deep inside the first convolution ("Input type (double) and bias type (float)
+    should be the same"). Under ``torch.autocast`` mixed dtypes are what autocast is for, so nothing is checked.
+    Convert one side deliberately: ``x.to(dtype)`` or ``module.to(dtype)``.
+    """
+    if torch.is_autocast_enabled(x.device.type):
+        return
+    param = next(iter(module.parameters()), None)
+    if param is not None and param.dtype != x.dtype and not param.is_meta:
+        raise TypeError(f"{name} has dtype {x.dtype} but the {type(module).__name__}'s parameters are {param.dtype}; "
+                        f"convert one of them (x.to({param.dtype}) or module.to({x.dtype})), or run under torch.autocast")
 
 
 def check_channels(name: str, x: torch.Tensor, expected: int, *, dim: int = 1) -> None:
@@ -162,3 +194,41 @@ def check_spatial_multiple(name: str, x: torch.Tensor, multiple: int, *, dims: i
     if any(s == 0 or s % multiple for s in sizes):
         reason = f"; {why}" if why else ""
         raise ValueError(f"{name} has spatial size {sizes}{reason}, so each must be a positive multiple of {multiple}")
+
+
+def check_spatial_min(name: str, x: torch.Tensor, minimum: int, *, dims: int = 2, why: str = "") -> None:
+    """Raise unless each of the last ``dims`` sizes of ``x`` is at least ``minimum`` (an empty map, or one too small
+    for a stride-2 downsampler, is refused here instead of deep inside a convolution)."""
+    sizes = tuple(x.shape[-dims:])
+    if any(s < minimum for s in sizes):
+        reason = f"; {why}" if why else ""
+        raise ValueError(f"{name} has spatial size {sizes}{reason}, so each must be at least {minimum}")
+
+
+def check_generator(name: str, value) -> torch.Generator | None:
+    """Return ``value`` if it is ``None`` or a ``torch.Generator``."""
+    if value is not None and not isinstance(value, torch.Generator):
+        raise TypeError(f"{name} must be a torch.Generator or None, got {type(value).__name__} {value!r}")
+    return value
+
+
+def check_device(name: str, value) -> torch.device:
+    """Return ``value`` as a ``torch.device``; a str must name a device type this PyTorch knows (``"cpu"``,
+    ``"cuda:0"``, ``"mps"``, ...), refused before any work is done."""
+    if isinstance(value, torch.device):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str such as 'cpu' or 'cuda' or a torch.device, got "
+                        f"{type(value).__name__} {value!r}")
+    try:
+        return torch.device(value)
+    except RuntimeError as err:
+        raise ValueError(f"{name}={value!r} is not a device PyTorch knows (such as 'cpu', 'cuda', 'cuda:1', "
+                         f"'mps'): {err}") from None
+
+
+def check_path(name: str, value) -> os.PathLike | str:
+    """Return ``value`` if it is a ``str`` or an ``os.PathLike`` (a ``pathlib.Path``)."""
+    if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path (str or pathlib.Path), got {type(value).__name__} {value!r}")
+    return value

@@ -25,6 +25,7 @@ from torch import nn
 
 from ._validation import check_bool, check_channels, check_divisible, check_int, check_one_of, check_tensor
 from .norm import GroupNorm
+from .resnet import check_seed003_args, seed003_skips, seed003_unit, seed003_units
 
 __all__ = [
     "ATTENTION_BACKENDS",
@@ -315,10 +316,6 @@ class MultiHeadSelfAttention(nn.Module):
 MIDBLOCK_ATTENTIONS = ("torch", "ours")
 
 
-def _res_path(cin: int, cout: int, norm_channels: int) -> nn.Sequential:
-    return nn.Sequential(GroupNorm(norm_channels, cin), nn.SiLU(), nn.Conv2d(cin, cout, kernel_size=3, padding=1))
-
-
 class MidBlock(nn.Module):
     """The seed-003 bottleneck: a residual block, then ``num_layers`` x [GroupNorm -> multi-head self-attention
     -> add, residual block].
@@ -334,32 +331,25 @@ class MidBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, num_heads: int, num_layers: int,
                  norm_channels: int, *, attention: str = "torch") -> None:
         super().__init__()
-        check_int("in_channels", in_channels, min_value=1)
-        check_int("out_channels", out_channels, min_value=1)
         check_int("num_heads", num_heads, min_value=1)
-        check_int("num_layers", num_layers, min_value=1)
-        check_int("norm_channels", norm_channels, min_value=1)
-        check_divisible("in_channels", in_channels, "norm_channels", norm_channels)
-        check_divisible("out_channels", out_channels, "norm_channels", norm_channels)
+        check_seed003_args(in_channels, out_channels, norm_channels, num_layers)
         check_divisible("out_channels", out_channels, "num_heads", num_heads)
         check_one_of("attention", attention, MIDBLOCK_ATTENTIONS)
         self.in_channels = in_channels
         self.num_layers = num_layers
-        cins = [in_channels] + [out_channels] * num_layers
-        self.resnet_conv_first = nn.ModuleList([_res_path(c, out_channels, norm_channels) for c in cins])
-        self.resnet_conv_second = nn.ModuleList(
-            [_res_path(out_channels, out_channels, norm_channels) for _ in cins]
-        )
+        self.resnet_conv_first, self.resnet_conv_second = seed003_units(in_channels, out_channels, num_layers + 1,
+                                                                        norm_channels)
         self.attention_norms = nn.ModuleList([GroupNorm(norm_channels, out_channels) for _ in range(num_layers)])
         if attention == "torch":
             attns = [nn.MultiheadAttention(out_channels, num_heads, batch_first=True) for _ in range(num_layers)]
         else:
             attns = [MultiHeadSelfAttention(out_channels, num_heads) for _ in range(num_layers)]
         self.attentions = nn.ModuleList(attns)
-        self.residual_input_conv = nn.ModuleList([nn.Conv2d(c, out_channels, kernel_size=1) for c in cins])
+        self.residual_input_conv = seed003_skips(in_channels, out_channels, num_layers + 1)
 
     def _resnet(self, i: int, x: torch.Tensor) -> torch.Tensor:
-        return self.resnet_conv_second[i](self.resnet_conv_first[i](x)) + self.residual_input_conv[i](x)
+        """Residual unit ``i`` (:func:`~encoderlab.resnet.seed003_unit`)."""
+        return seed003_unit(self.resnet_conv_first[i], self.resnet_conv_second[i], self.residual_input_conv[i], x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_tensor("x", x, ndim=4, layout="(B, C, H, W)")

@@ -226,8 +226,10 @@ class LinAttnBlock(nn.Module):
         q, k, v = self.to_qkv(x).reshape(b, 3, c, h * w).unbind(dim=1)  # each (B, C, HW)
         k = k.softmax(dim=-1)  # over positions, not over channels
         context = k @ v.transpose(-1, -2)  # (B, C, C): sum over positions of k_d * v_e
-        out = context.transpose(-1, -2) @ q  # (B, C, HW)
-        return self.to_out(out.reshape(b, c, h, w))
+        out = (context.transpose(-1, -2) @ q).reshape(b, c, h, w)  # (B, C, HW) -> (B, C, H, W)
+        if x.is_contiguous(memory_format=torch.channels_last):  # keep the input's memory format (encoderlab.fast)
+            out = out.contiguous(memory_format=torch.channels_last)
+        return self.to_out(out)
 
     def extra_repr(self) -> str:
         return f"in_channels={self.in_channels}"

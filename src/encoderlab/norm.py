@@ -51,6 +51,12 @@ def _upcast(x: torch.Tensor) -> torch.Tensor:
 _BC_LAYOUT = "(B, C, *) with at least one position axis"
 
 
+def _register_affine(module: nn.Module, channels: int, affine: bool) -> None:
+    """Give a norm module its per-channel ``weight`` (init 1) and ``bias`` (init 0), or ``None`` for both."""
+    for name, init in (("weight", torch.ones), ("bias", torch.zeros)):
+        module.register_parameter(name, nn.Parameter(init(channels)) if affine else None)
+
+
 def _apply_affine(normed: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None) -> torch.Tensor:
     """Per-channel scale and shift of a ``(B, C, *)`` tensor: gamma and beta viewed as ``(1, C, 1, ..., 1)``."""
     shape = (1, normed.shape[1]) + (1,) * (normed.dim() - 2)
@@ -136,12 +142,7 @@ class GroupNorm(nn.Module):
         self.eps = float(eps)
         self.affine = affine
         self.fused = fused
-        if affine:
-            self.weight = nn.Parameter(torch.ones(num_channels))
-            self.bias = nn.Parameter(torch.zeros(num_channels))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, num_channels, affine)
 
     def _check_input(self, x: torch.Tensor) -> None:
         check_tensor("x", x, min_ndim=3, layout=_BC_LAYOUT)

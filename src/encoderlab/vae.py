@@ -52,12 +52,22 @@ SEED003_CONFIG: dict = {
 
 
 class _ResidualStack(nn.Module):
-    """``num_layers`` chained seed-003 residual units (:func:`~encoderlab.resnet.seed003_unit`), seed names."""
+    """``num_layers`` chained seed-003 residual units (:func:`~encoderlab.resnet.seed003_unit`), seed names.
 
-    def _build_resnets(self, in_channels: int, out_channels: int, num_layers: int, norm_channels: int) -> None:
-        self.resnet_conv_first, self.resnet_conv_second = seed003_units(in_channels, out_channels, num_layers,
-                                                                        norm_channels)
-        self.residual_input_conv = seed003_skips(in_channels, out_channels, num_layers)
+    ``__init__`` checks and stores the arguments; the subclass calls :meth:`_build_resnets` where the seed
+    creates the units (before or after its resampler: the order in which the initial weights are drawn).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, num_layers: int, norm_channels: int) -> None:
+        super().__init__()
+        check_seed003_args(in_channels, out_channels, norm_channels, num_layers)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.num_layers, self.norm_channels = num_layers, norm_channels
+
+    def _build_resnets(self) -> None:
+        self.resnet_conv_first, self.resnet_conv_second = seed003_units(self.in_channels, self.out_channels,
+                                                                        self.num_layers, self.norm_channels)
+        self.residual_input_conv = seed003_skips(self.in_channels, self.out_channels, self.num_layers)
 
     def _resnets(self, out: torch.Tensor) -> torch.Tensor:
         for i in range(self.num_layers):
@@ -79,13 +89,9 @@ class DownBlock(_ResidualStack):
 
     def __init__(self, in_channels: int, out_channels: int, down_sample: bool, num_layers: int,
                  norm_channels: int) -> None:
-        super().__init__()
-        check_seed003_args(in_channels, out_channels, norm_channels, num_layers)
-        check_bool("down_sample", down_sample)
-        self.in_channels = in_channels
-        self.num_layers = num_layers
-        self.down_sample = down_sample
-        self._build_resnets(in_channels, out_channels, num_layers, norm_channels)
+        super().__init__(in_channels, out_channels, num_layers, norm_channels)
+        self.down_sample = check_bool("down_sample", down_sample)
+        self._build_resnets()
         self.down_sample_conv = (
             nn.Conv2d(out_channels, out_channels, 4, 2, 1) if down_sample else nn.Identity()
         )
@@ -109,16 +115,12 @@ class UpBlock(_ResidualStack):
 
     def __init__(self, in_channels: int, out_channels: int, up_sample: bool, num_layers: int,
                  norm_channels: int) -> None:
-        super().__init__()
-        check_seed003_args(in_channels, out_channels, norm_channels, num_layers)
-        check_bool("up_sample", up_sample)
-        self.in_channels = in_channels
-        self.num_layers = num_layers
-        self.up_sample = up_sample
+        super().__init__(in_channels, out_channels, num_layers, norm_channels)
+        self.up_sample = check_bool("up_sample", up_sample)
         self.up_sample_conv = (
             nn.ConvTranspose2d(in_channels, in_channels, 4, 2, 1) if up_sample else nn.Identity()
         )
-        self._build_resnets(in_channels, out_channels, num_layers, norm_channels)
+        self._build_resnets()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_tensor("x", x, ndim=4, layout="(B, C, H, W)")

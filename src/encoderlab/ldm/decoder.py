@@ -12,14 +12,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._validation import check_bool, check_channels, check_int, check_tensor
-from ..fast import ChannelsLastOnCPU
 from ..norm import GroupNorm
-from .levels import EPS, NUM_GROUPS, MidLevel, UpLevel, check_ldm_config
+from .levels import EPS, NUM_GROUPS, MidLevel, UpLevel, _LDMHalf
 
 __all__ = ["Decoder"]
 
 
-class Decoder(ChannelsLastOnCPU):
+class Decoder(_LDMHalf):
     """LDM's decoder: latent ``(B, z_channels, h, w)`` -> image ``(B, out_ch, h*f, w*f)`` with ``f = 2**(L-1)``
     (Chapter 7, *The decoder, mirrored*).
 
@@ -42,18 +41,12 @@ class Decoder(ChannelsLastOnCPU):
                  tanh_out: bool = False, use_linear_attn: bool = False, attn_type: str = "vanilla",
                  double_z: bool | None = None) -> None:
         super().__init__()
-        ch_mult, attn_resolutions, attn_type = check_ldm_config(
-            ch, ch_mult, num_res_blocks, attn_resolutions, dropout, resamp_with_conv, resolution, z_channels,
-            attn_type, use_linear_attn)
-        check_int("out_ch", out_ch, min_value=1)
-        check_bool("give_pre_end", give_pre_end)
-        check_bool("tanh_out", tanh_out)
-        self.ch, self.ch_mult, self.num_res_blocks = ch, ch_mult, num_res_blocks
-        self.attn_resolutions, self.attn_type, self.dropout = attn_resolutions, attn_type, float(dropout)
-        self.resamp_with_conv, self.resolution = resamp_with_conv, resolution
-        self.out_ch, self.z_channels = out_ch, z_channels
-        self.give_pre_end, self.tanh_out = give_pre_end, tanh_out
-        self.num_resolutions = len(ch_mult)
+        ch_mult, attn_resolutions, attn_type = self._configure(ch, ch_mult, num_res_blocks, attn_resolutions, dropout,
+                                                               resamp_with_conv, resolution, z_channels, attn_type,
+                                                               use_linear_attn)
+        self.out_ch = check_int("out_ch", out_ch, min_value=1)
+        self.give_pre_end = check_bool("give_pre_end", give_pre_end)
+        self.tanh_out = check_bool("tanh_out", tanh_out)
         self.upsample_factor = 2 ** (self.num_resolutions - 1)
         curr_res = resolution // self.upsample_factor
         self.z_shape = (1, z_channels, curr_res, curr_res)

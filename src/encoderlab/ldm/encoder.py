@@ -13,14 +13,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._validation import check_bool, check_channels, check_int, check_spatial_multiple, check_tensor
-from ..fast import ChannelsLastOnCPU
 from ..norm import GroupNorm
-from .levels import EPS, NUM_GROUPS, DownLevel, MidLevel, check_ldm_config
+from .levels import EPS, NUM_GROUPS, DownLevel, MidLevel, _LDMHalf
 
 __all__ = ["Encoder"]
 
 
-class Encoder(ChannelsLastOnCPU):
+class Encoder(_LDMHalf):
     """LDM's encoder: image ``(B, in_channels, H, W)`` -> latent ``(B, z, H/f, W/f)`` with ``f = 2**(L-1)``
     (Chapter 7, *The encoder, level by level*).
 
@@ -60,16 +59,11 @@ class Encoder(ChannelsLastOnCPU):
                  use_linear_attn: bool = False, attn_type: str = "vanilla", out_ch: int | None = None,
                  tanh_out: bool = False, give_pre_end: bool = False) -> None:
         super().__init__()
-        ch_mult, attn_resolutions, attn_type = check_ldm_config(
-            ch, ch_mult, num_res_blocks, attn_resolutions, dropout, resamp_with_conv, resolution, z_channels,
-            attn_type, use_linear_attn)
-        check_int("in_channels", in_channels, min_value=1)
-        check_bool("double_z", double_z)
-        self.ch, self.ch_mult, self.num_res_blocks = ch, ch_mult, num_res_blocks
-        self.attn_resolutions, self.attn_type, self.dropout = attn_resolutions, attn_type, float(dropout)
-        self.resamp_with_conv, self.resolution = resamp_with_conv, resolution
-        self.in_channels, self.z_channels, self.double_z = in_channels, z_channels, double_z
-        self.num_resolutions = len(ch_mult)
+        ch_mult, attn_resolutions, attn_type = self._configure(ch, ch_mult, num_res_blocks, attn_resolutions, dropout,
+                                                               resamp_with_conv, resolution, z_channels, attn_type,
+                                                               use_linear_attn)
+        self.in_channels = check_int("in_channels", in_channels, min_value=1)
+        self.double_z = check_bool("double_z", double_z)
         self.downsample_factor = 2 ** (self.num_resolutions - 1)
 
         self.conv_in = nn.Conv2d(in_channels, ch, kernel_size=3, stride=1, padding=1)

@@ -58,7 +58,8 @@ Chapter 4 and by ``benchmarks/bench_attention.py``)."""
 
 
 def to_tokens(x: torch.Tensor) -> torch.Tensor:
-    """Flatten a feature map into a sequence of tokens: ``(B, C, H, W) -> (B, H*W, C)``.
+    """Flatten a feature map into a sequence of tokens: ``(B, C, H, W) -> (B, H*W, C)`` (Chapter 4, *From
+    feature maps to tokens*).
 
     Token ``i = row * W + col`` is the ``C``-vector of channels at that position (row-major order).
     """
@@ -68,7 +69,8 @@ def to_tokens(x: torch.Tensor) -> torch.Tensor:
 
 
 def from_tokens(tokens: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Fold tokens back into a feature map: ``(B, H*W, C) -> (B, C, H, W)``; inverse of :func:`to_tokens`."""
+    """Fold tokens back into a feature map: ``(B, H*W, C) -> (B, C, H, W)``; inverse of :func:`to_tokens`
+    (Chapter 4, *From feature maps to tokens*). A channels-last view when ``tokens`` is contiguous."""
     check_tensor("tokens", tokens, ndim=3, layout="(B, H*W, C)")
     check_int("height", height, min_value=1)
     check_int("width", width, min_value=1)
@@ -80,7 +82,8 @@ def from_tokens(tokens: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 
 def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
-    """Split the channels of every token into heads: ``(B, N, C) -> (B, num_heads, N, C // num_heads)``.
+    """Split the channels of every token into heads: ``(B, N, C) -> (B, num_heads, N, C // num_heads)``
+    (Chapter 4, *Many heads: multi-head attention from scratch*).
 
     Head ``h`` gets the consecutive channels ``h*d : (h+1)*d`` with ``d = C // num_heads`` (as in
     ``nn.MultiheadAttention``).
@@ -94,7 +97,7 @@ def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
 
 def merge_heads(x: torch.Tensor) -> torch.Tensor:
     """Concatenate the heads again: ``(B, num_heads, N, d) -> (B, N, num_heads * d)``; inverse of
-    :func:`split_heads`."""
+    :func:`split_heads` (Chapter 4, *Many heads: multi-head attention from scratch*)."""
     check_tensor("x", x, ndim=4, layout="(B, num_heads, N, d)")
     b, h, n, d = x.shape
     return x.transpose(1, 2).reshape(b, n, h * d)
@@ -123,7 +126,8 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def attention_weights(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """The attention matrix ``softmax(q k^T / sqrt(d))``: q ``(..., N, d)``, k ``(..., M, d)`` -> ``(..., N, M)``.
+    """The attention matrix ``softmax(q k^T / sqrt(d))``: q ``(..., N, d)``, k ``(..., M, d)`` -> ``(..., N, M)``
+    (Chapter 4, *Scaled dot-product attention, step by step*).
 
     Row ``i`` holds how much query ``i`` takes from every key; every row sums to 1. Computed in (at least)
     float32 and returned in that precision.
@@ -135,7 +139,8 @@ def attention_weights(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
 
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, backend: str = "sdpa") -> torch.Tensor:
-    """Scaled dot-product attention ``softmax(q k^T / sqrt(d)) v``.
+    """Scaled dot-product attention ``softmax(q k^T / sqrt(d)) v`` (Chapter 4, *Scaled dot-product attention,
+    step by step* and *Explicit softmax or fused kernel?*).
 
     q: ``(..., N, d)``, k: ``(..., M, d)``, v: ``(..., M, e)`` -> ``(..., N, e)``.
     ``backend="sdpa"`` (default) calls ``F.scaled_dot_product_attention`` (fused; never stores the ``N x M``
@@ -154,7 +159,8 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, backend: str
 
 
 class AttnBlock(nn.Module):
-    """LDM's ``AttnBlock`` ("vanilla"): single-head self-attention over the H*W positions, with a residual.
+    """LDM's ``AttnBlock`` ("vanilla"): single-head self-attention over the H*W positions, with a residual
+    (Chapter 4, *The vanilla block: LDM's AttnBlock*).
 
     ``y = x + proj_out(attention(q(n), k(n), v(n)))`` with ``n = GroupNorm(x)`` and 1x1-conv projections
     ``q, k, v, proj_out`` (LDM's names); the scale is ``1/sqrt(C)``. Equals diffusers' VAE mid-block
@@ -205,7 +211,8 @@ class AttnBlock(nn.Module):
 
 
 class LinAttnBlock(nn.Module):
-    """LDM's ``LinAttnBlock`` ("linear"): linear attention with one head of dimension C.
+    """LDM's ``LinAttnBlock`` ("linear"): linear attention with one head of dimension C (Chapter 4, *The linear
+    block: LDM's LinAttnBlock*).
 
     Keys are soft-maxed over positions, ``context = k v^T`` is ``C x C``, and ``out = context^T q``, so the cost
     grows linearly with H*W (the ``H*W x H*W`` matrix is never formed). As in LDM there is **no GroupNorm and
@@ -237,7 +244,7 @@ class LinAttnBlock(nn.Module):
 
 def make_attn(in_channels: int, attn_type: str = "vanilla") -> nn.Module:
     """LDM's factory: ``"vanilla"`` -> :class:`AttnBlock`, ``"linear"`` -> :class:`LinAttnBlock`,
-    ``"none"`` -> ``nn.Identity``. (LDM also prints a line; we do not.)"""
+    ``"none"`` -> ``nn.Identity`` (Chapter 4, *The third type: none*). (LDM also prints a line; we do not.)"""
     check_one_of("attn_type", attn_type, ATTN_TYPES)
     check_int("in_channels", in_channels, min_value=1)
     if attn_type == "vanilla":
@@ -253,7 +260,7 @@ def make_attn(in_channels: int, attn_type: str = "vanilla") -> nn.Module:
 
 class MultiHeadSelfAttention(nn.Module):
     """Multi-head attention from scratch, a drop-in for ``nn.MultiheadAttention(embed_dim, num_heads,
-    batch_first=True)``.
+    batch_first=True)`` (Chapter 4, *Many heads: multi-head attention from scratch*).
 
     Same parameters and state-dict keys: ``in_proj_weight`` ``(3E, E)`` (the q, k and v projections stacked),
     ``in_proj_bias`` ``(3E,)``, ``out_proj`` (``Linear(E, E)``), and the same initialisation. The forward
@@ -320,11 +327,12 @@ MIDBLOCK_ATTENTIONS = ("torch", "ours")
 
 class MidBlock(nn.Module):
     """The seed-003 bottleneck: a residual block, then ``num_layers`` x [GroupNorm -> multi-head self-attention
-    -> add, residual block].
+    -> add, residual block] (Chapter 4, *The seed-003 mid-block*).
 
     Argument and attribute names follow the seed (``resnet_conv_first``, ``resnet_conv_second``,
-    ``attention_norms``, ``attentions``, ``residual_input_conv``). Every residual block has a 1x1 conv on its
-    skip path, even when the channel count does not change; GroupNorm uses PyTorch's default eps (1e-5).
+    ``attention_norms``, ``attentions``, ``residual_input_conv``). Every residual block is the seed-003 unit
+    (:func:`~encoderlab.resnet.seed003_unit`), a 1x1 conv on its skip path even when the channel count does not
+    change; GroupNorm uses PyTorch's default eps (1e-5).
     ``attention="torch"`` (default, as in the seed) uses ``nn.MultiheadAttention(batch_first=True)``;
     ``attention="ours"`` uses :class:`MultiHeadSelfAttention`, which has the same state-dict keys, so one
     state dict loads into both. Shape: ``(B, in_channels, H, W) -> (B, out_channels, H, W)``.

@@ -99,7 +99,8 @@ class ResnetBlock(nn.Module):
 
 
 def check_seed003_args(in_channels, out_channels, norm_channels, num_layers=None) -> None:
-    """The argument rule of every seed-003 block: positive channel counts that ``norm_channels`` divides."""
+    """The argument rule of every seed-003 block (Chapter 3, *Seed 003: a 1x1 convolution on every skip*):
+    positive channel counts that ``norm_channels`` divides, and a positive ``num_layers`` where there is one."""
     check_int("in_channels", in_channels, min_value=1)
     check_int("out_channels", out_channels, min_value=1)
     if num_layers is not None:

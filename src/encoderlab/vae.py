@@ -29,8 +29,8 @@ from ._validation import (
     check_spatial_multiple,
     check_tensor,
 )
-from .attention import MidBlock
 from .distributions import DiagonalGaussian
+from .mid_block import MidBlock
 from .norm import GroupNorm
 from .resnet import check_seed003_args, seed003_skips, seed003_unit, seed003_units
 

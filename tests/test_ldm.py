@@ -11,6 +11,7 @@ import copy
 
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -279,6 +280,26 @@ def test_lean_resnet_path_is_bit_identical_to_the_block(cin, cout, channels_last
         got = block(x)
     assert torch.equal(got, want)
     assert torch.equal(x, x_before)  # the input is never modified in place
+
+
+def test_lean_inference_is_switched_in_one_place(monkeypatch):
+    """ResnetBlock's no-grad path is encoderlab.fast.lean_resnet_forward; lean_inference = False skips it."""
+    import encoderlab.resnet
+
+    calls = []
+    monkeypatch.setattr(encoderlab.resnet, "lean_resnet_forward", lambda block, x: calls.append(x) or x)
+    block = ResnetBlock(32, 32).eval()
+    x = torch.randn(1, 32, 4, 4)
+    with torch.no_grad():
+        block(x)
+        assert len(calls) == 1
+        block.lean_inference = False
+        assert torch.equal(block(x), block.shortcut(x) + block.conv2(F.silu(block.norm2(block.conv1(
+            F.silu(block.norm1(x)))))))
+    assert len(calls) == 1
+    block.lean_inference = True
+    block(x).sum()  # with autograd: the plain recipe
+    assert len(calls) == 1
 
 
 def test_channels_last_and_default_layout_agree_and_outputs_are_contiguous():

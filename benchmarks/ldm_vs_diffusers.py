@@ -5,6 +5,7 @@ Run from the repository root (after ``make install``)::
     .venv/bin/python benchmarks/ldm_vs_diffusers.py                  # SD kl-f8 structure at half width, 128x128
     .venv/bin/python benchmarks/ldm_vs_diffusers.py --preset seed    # seed 001: attention at 16x16 too
     .venv/bin/python benchmarks/ldm_vs_diffusers.py --preset sd --size 256 --repeats 5   # full SD VAE (slow)
+    .venv/bin/python benchmarks/ldm_vs_diffusers.py --preset sd --memory-only   # peak memory only, no timing
 
 Both models are built from one config with random weights; encoderlab's weights are transplanted into
 diffusers through :func:`encoderlab.weights.export_weights`, and the outputs are checked equal first. Then, under
@@ -72,6 +73,30 @@ def peak_bytes(fn) -> int:
     return peak_memory(fn, device="cpu", method="allocator")
 
 
+def time_interleaved(ours, ref, x, inner: int, repeats: int):
+    """``repeats`` interleaved timings of the two models, the order flipped every round: ``(wall, cpu, inner)``,
+    ``wall`` and ``cpu`` dicts of per-forward-pass seconds; ``inner`` passes per sample (0: about 0.3 s each)."""
+    ours(x), ref(x)  # warm-up (one-time allocations, oneDNN primitive caches)
+    if inner <= 0:
+        one = []
+        for _ in range(3):
+            start = time.perf_counter()
+            ref(x)
+            one.append(time.perf_counter() - start)
+        inner = max(1, round(0.3 / min(one)))
+    times = {"encoderlab": [], "diffusers": []}
+    cpu = {"encoderlab": [], "diffusers": []}
+    for r in range(repeats):
+        order = (("encoderlab", ours), ("diffusers", ref))
+        for name, model in (order if r % 2 == 0 else order[::-1]):
+            start, start_cpu = time.perf_counter(), time.process_time()
+            for _ in range(inner):
+                model(x)
+            cpu[name].append((time.process_time() - start_cpu) / inner)
+            times[name].append((time.perf_counter() - start) / inner)
+    return times, cpu, inner
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), default="sd-half",
@@ -88,6 +113,9 @@ def main(argv=None) -> int:
                         help="forward passes per timed sample (0: enough for about 0.3 s per sample)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
     parser.add_argument("--parts", default="Encoder,Decoder")
+    parser.add_argument("--memory-only", action="store_true",
+                        help="skip the timing: check the outputs and measure peak memory only (deterministic, so "
+                             "meaningful on a busy machine)")
     args = parser.parse_args(argv)
     os.environ.setdefault("KINETO_LOG_LEVEL", "6")  # keep the profiler's own start/stop lines quiet
     for key, value in PRESETS[args.preset].items():
@@ -107,40 +135,27 @@ def main(argv=None) -> int:
         with torch.inference_mode():
             diff = (ours(x) - ref(x)).abs().max().item()
             print(f"\n{part}: input {tuple(x.shape)}, max |encoderlab - diffusers| = {diff:.2e}")
-            ours(x), ref(x)  # warm-up (one-time allocations, oneDNN primitive caches)
-            inner = args.inner
-            if inner <= 0:
-                one = []
-                for _ in range(3):
-                    start = time.perf_counter()
-                    ref(x)
-                    one.append(time.perf_counter() - start)
-                inner = max(1, round(0.3 / min(one)))
-            times = {"encoderlab": [], "diffusers": []}
-            cpu = {"encoderlab": [], "diffusers": []}
-            for r in range(args.repeats):
-                order = (("encoderlab", ours), ("diffusers", ref))
-                for name, model in (order if r % 2 == 0 else order[::-1]):
-                    start, start_cpu = time.perf_counter(), time.process_time()
-                    for _ in range(inner):
-                        model(x)
-                    cpu[name].append((time.process_time() - start_cpu) / inner)
-                    times[name].append((time.perf_counter() - start) / inner)
+            if not args.memory_only:
+                times, cpu, inner = time_interleaved(ours, ref, x, args.inner, args.repeats)
             peaks = {"encoderlab": [], "diffusers": []}
             for _ in range(2):
                 for name, model in (("encoderlab", ours), ("diffusers", ref)):
                     peaks[name].append(peak_bytes(lambda m=model, x=x: m(x)))
-        med = {k: statistics.median(v) for k, v in times.items()}
-        med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
         mem = {k: min(v) for k, v in peaks.items()}
-        for name in ("encoderlab", "diffusers"):
-            print(f"  {name:10s} wall median {med[name] * 1e3:8.1f} ms (min {min(times[name]) * 1e3:8.1f})  "
-                  f"CPU median {med_cpu[name] * 1e3:8.1f} ms  peak {mem[name] / 2**20:8.2f} MiB")
-        print(f"  ({args.repeats} interleaved samples of {inner} forward pass(es) each)")
-        print(f"  time ratio encoderlab/diffusers, median wall: {med['encoderlab'] / med['diffusers']:.3f}")
-        print(f"  time ratio encoderlab/diffusers, best wall:   "
-              f"{min(times['encoderlab']) / min(times['diffusers']):.3f}")
-        print(f"  time ratio encoderlab/diffusers, median CPU:  {med_cpu['encoderlab'] / med_cpu['diffusers']:.3f}")
+        if args.memory_only:
+            for name in ("encoderlab", "diffusers"):
+                print(f"  {name:10s} peak {mem[name] / 2**20:8.2f} MiB")
+        else:
+            med = {k: statistics.median(v) for k, v in times.items()}
+            med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
+            for name in ("encoderlab", "diffusers"):
+                print(f"  {name:10s} wall median {med[name] * 1e3:8.1f} ms (min {min(times[name]) * 1e3:8.1f})  "
+                      f"CPU median {med_cpu[name] * 1e3:8.1f} ms  peak {mem[name] / 2**20:8.2f} MiB")
+            print(f"  ({args.repeats} interleaved samples of {inner} forward pass(es) each)")
+            print(f"  time ratio encoderlab/diffusers, median wall: {med['encoderlab'] / med['diffusers']:.3f}")
+            print(f"  time ratio encoderlab/diffusers, best wall:   "
+                  f"{min(times['encoderlab']) / min(times['diffusers']):.3f}")
+            print(f"  time ratio encoderlab/diffusers, median CPU:  {med_cpu['encoderlab'] / med_cpu['diffusers']:.3f}")
         print(f"  peak-memory ratio encoderlab/diffusers:       {mem['encoderlab'] / mem['diffusers']:.3f}")
         ok = ok and diff < 1e-4
     return 0 if ok else 1

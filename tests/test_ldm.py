@@ -11,6 +11,7 @@ import copy
 
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -281,6 +282,26 @@ def test_lean_resnet_path_is_bit_identical_to_the_block(cin, cout, channels_last
     assert torch.equal(x, x_before)  # the input is never modified in place
 
 
+def test_lean_inference_is_switched_in_one_place(monkeypatch):
+    """ResnetBlock's no-grad path is encoderlab.fast.lean_resnet_forward; lean_inference = False skips it."""
+    import encoderlab.resnet
+
+    calls = []
+    monkeypatch.setattr(encoderlab.resnet, "lean_resnet_forward", lambda block, x: calls.append(x) or x)
+    block = ResnetBlock(32, 32).eval()
+    x = torch.randn(1, 32, 4, 4)
+    with torch.no_grad():
+        block(x)
+        assert len(calls) == 1
+        block.lean_inference = False
+        assert torch.equal(block(x), block.shortcut(x) + block.conv2(F.silu(block.norm2(block.conv1(
+            F.silu(block.norm1(x)))))))
+    assert len(calls) == 1
+    block.lean_inference = True
+    block(x).sum()  # with autograd: the plain recipe
+    assert len(calls) == 1
+
+
 def test_channels_last_and_default_layout_agree_and_outputs_are_contiguous():
     ours = randomise(AutoencoderKL(SMALL_ATTN), 6)
     nchw = copy.deepcopy(ours)
@@ -292,6 +313,62 @@ def test_channels_last_and_default_layout_agree_and_outputs_are_contiguous():
         rec = ours.decode(a[:, :4])
         # two layouts = two convolution algorithms: the decoder amplifies their rounding (see DECODED_ATOL)
         assert rec.is_contiguous() and max_diff(rec, nchw.decode(b[:, :4])) < DECODED_ATOL
+
+
+def _activation_layouts(model, x):
+    """Run ``model(x)`` with a forward hook on every submodule; return {module path: channels-last?} for every
+    4-D activation a submodule returns (the model's own output excluded), and that output."""
+    layouts, handles = {}, []
+    for name, module in model.named_modules():
+        if name:
+            handles.append(module.register_forward_hook(
+                lambda m, args, out, name=name: layouts.__setitem__(
+                    name, out.is_contiguous(memory_format=torch.channels_last)) if out.dim() == 4 else None))
+    try:
+        with torch.no_grad():
+            out = model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return layouts, out
+
+
+@pytest.mark.parametrize("attn_type,resamp_with_conv", [("vanilla", True), ("linear", False), ("none", True)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_activations_stay_channels_last_through_every_level_on_the_cpu(attn_type, resamp_with_conv, dtype):
+    """The fast path lives in the weights' layout only: every block (GroupNorm, SiLU, attention, padding,
+    resampling) must keep channels-last activations channels-last, or it silently stops working."""
+    config = dict(SMALL_ATTN, attn_type=attn_type, resamp_with_conv=resamp_with_conv)
+    gen = torch.Generator().manual_seed(3)
+    for model, x in ((Encoder(**config), torch.randn(1, 3, 32, 24, generator=gen)),
+                     (Decoder(**config), torch.randn(1, 4, 8, 6, generator=gen))):
+        model = model.to(dtype).eval()
+        x = x.to(dtype)  # a default-layout input: conv_in's channels-last weights switch the layout
+        layouts, out = _activation_layouts(model, x)
+        assert len(layouts) > 20 and all(layouts.values()), [k for k, v in layouts.items() if not v]
+        assert out.is_contiguous()
+        model.cpu_channels_last = False  # everything in PyTorch's default layout
+        layouts, default_out = _activation_layouts(model, x)
+        assert not any(layouts.values()) and default_out.is_contiguous()
+
+
+def test_a_plain_walk_through_the_levels_reproduces_the_models_bit_for_bit():
+    """Chapter 7 walks the encoder and the decoder level by level with plain calls: no layout step is needed."""
+    model = randomise(AutoencoderKL(SMALL_ATTN), 8)
+    enc, dec = model.encoder, model.decoder
+    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(8))
+    with torch.no_grad():
+        h = enc.conv_in(x)
+        for level in enc.down:
+            h = level(h)
+        h = enc.conv_out(torch.nn.functional.silu(enc.norm_out(enc.mid(h))))
+        assert torch.equal(h, enc(x))
+        z = h[:, :4]
+        h = dec.mid(dec.conv_in(z))
+        for level in reversed(dec.up):
+            h = level(h)
+        h = dec.conv_out(torch.nn.functional.silu(dec.norm_out(h)))
+        assert torch.equal(h, dec(z))
 
 
 def test_training_path_has_gradients_and_matches_inference():
@@ -330,7 +407,7 @@ def test_autoencoder_api():
 # --------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("overrides,error,match", [
-    ({"ch_mult": ()}, ValueError, "at least one entry"),
+    ({"ch_mult": ()}, ValueError, "ch_mult must have at least 1 entry, got 0"),
     ({"ch_mult": "124"}, TypeError, "ch_mult"),
     ({"ch_mult": (1, 0)}, ValueError, "ch_mult"),
     ({"ch": 48}, ValueError, r"ch \* ch_mult\[0\] = 48 \* 1 = 48 channels must be divisible by the 32"),
@@ -363,7 +440,7 @@ def test_unknown_arguments_are_rejected():
 def test_bad_inputs_give_clear_errors():
     with torch.device("meta"):
         enc, dec = Encoder(**SEED), Decoder(**SEED)
-        with pytest.raises(ValueError, match=r"\(H, W\) = \(120, 128\).*multiples of 16"):
+        with pytest.raises(ValueError, match=r"spatial size \(120, 128\); the encoder's 5 levels halve it 4 times.*multiple of 16"):
             enc(torch.randn(1, 3, 120, 128))
         with pytest.raises(ValueError, match="x has 1 channels .* expected 3"):
             enc(torch.randn(1, 1, 128, 128))

@@ -8,8 +8,6 @@ from .attention import (
     ATTN_TYPES,
     AttnBlock,
     LinAttnBlock,
-    MidBlock,
-    MultiHeadSelfAttention,
     attention,
     attention_weights,
     from_tokens,
@@ -69,6 +67,7 @@ from .encoder_nets import (
     EncoderNet3d,
 )
 from .ldm import AutoencoderKL, Decoder, Encoder
+from .mid_block import MidBlock, MultiHeadSelfAttention
 from .norm import GroupNorm, PerFrameGroupNorm, group_norm, per_frame_group_norm
 from .resnet import CausalResnet3d, ResnetBlock, SkipConvResnetBlock, resnet_block_num_params
 from .summary import LayerSummary, layer_summary, parse_summary

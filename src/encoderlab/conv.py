@@ -23,7 +23,8 @@ __all__ = [
 
 
 def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
-    """Output length of a convolution along one axis (the formula in the ``nn.Conv*d`` docs).
+    """Output length of a convolution along one axis (the formula in the ``nn.Conv*d`` docs); Chapter 2,
+    *Convolution arithmetic*.
 
     ``floor((size + 2*padding - dilation*(kernel_size - 1) - 1) / stride) + 1``. Raises ``ValueError`` when the
     (padded) input is shorter than the dilated kernel.
@@ -44,7 +45,8 @@ def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int 
 
 def conv_transpose_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0,
                                output_padding: int = 0, dilation: int = 1) -> int:
-    """Output length of a transposed convolution along one axis (the ``nn.ConvTranspose*d`` formula).
+    """Output length of a transposed convolution along one axis (the ``nn.ConvTranspose*d`` formula); Chapter 2,
+    *Convolution arithmetic*.
 
     ``(size - 1)*stride - 2*padding + dilation*(kernel_size - 1) + output_padding + 1``; for the seed-003
     upsampler (kernel 4, stride 2, padding 1) that is exactly ``2 * size``.
@@ -64,8 +66,29 @@ def conv_transpose_output_size(size: int, kernel_size: int, stride: int = 1, pad
     return out
 
 
-class Downsample(nn.Module):
-    """Latent-diffusion downsampling: halve H and W.
+class _Resampler(nn.Module):
+    """What the resamplers below share: ``in_channels`` and the one input check of a public block."""
+
+    def _check_input(self, x: torch.Tensor, *, halves: bool = False) -> None:
+        check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
+        check_channels("x", x, self.in_channels)
+        if halves and min(x.shape[2:]) < 2:
+            raise ValueError(f"x must be at least 2x2 to halve, got shape {tuple(x.shape)}")
+
+
+class _ConvResampler(_Resampler):
+    """LDM's resamplers: an optional 3x3 convolution ``conv`` (LDM's and diffusers' name) of ``in_channels``."""
+
+    def __init__(self, in_channels: int, with_conv: bool, *, stride: int, padding: int) -> None:
+        super().__init__()
+        self.in_channels = check_int("in_channels", in_channels, min_value=1)
+        self.with_conv = check_bool("with_conv", with_conv)
+        if with_conv:
+            self.conv = nn.Conv2d(in_channels, in_channels, kernel_size=3, stride=stride, padding=padding)
+
+
+class Downsample(_ConvResampler):
+    """Latent-diffusion downsampling: halve H and W (Chapter 2, *Halving and doubling a feature map*).
 
     With ``with_conv`` (the default): pad one zero column on the right and one zero row at the bottom
     (the "asymmetric padding"), then a 3x3 convolution with stride 2 and no padding. Without it: 2x2 average
@@ -74,36 +97,27 @@ class Downsample(nn.Module):
     """
 
     def __init__(self, in_channels: int, with_conv: bool = True) -> None:
-        super().__init__()
-        self.in_channels = check_int("in_channels", in_channels, min_value=1)
-        self.with_conv = check_bool("with_conv", with_conv)
-        if with_conv:
-            self.conv = nn.Conv2d(in_channels, in_channels, kernel_size=3, stride=2, padding=0)
+        super().__init__(in_channels, with_conv, stride=2, padding=0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
-        check_channels("x", x, self.in_channels)
+        self._check_input(x)
         if self.with_conv:
             return self.conv(F.pad(x, (0, 1, 0, 1), mode="constant", value=0.0))
         return F.avg_pool2d(x, kernel_size=2, stride=2)
 
 
-class Upsample(nn.Module):
-    """Latent-diffusion upsampling: nearest-neighbour x2, then (with ``with_conv``) a 3x3 convolution, pad 1.
+class Upsample(_ConvResampler):
+    """Latent-diffusion upsampling: nearest-neighbour x2, then (with ``with_conv``) a 3x3 convolution, pad 1
+    (Chapter 2, *Halving and doubling a feature map*).
 
     ``(B, C, H, W) -> (B, C, 2H, 2W)``. The parameter is named ``conv`` as in LDM and diffusers.
     """
 
     def __init__(self, in_channels: int, with_conv: bool = True) -> None:
-        super().__init__()
-        self.in_channels = check_int("in_channels", in_channels, min_value=1)
-        self.with_conv = check_bool("with_conv", with_conv)
-        if with_conv:
-            self.conv = nn.Conv2d(in_channels, in_channels, kernel_size=3, stride=1, padding=1)
+        super().__init__(in_channels, with_conv, stride=1, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
-        check_channels("x", x, self.in_channels)
+        self._check_input(x)
         x = F.interpolate(x, scale_factor=2.0, mode="nearest")
         return self.conv(x) if self.with_conv else x
 
@@ -115,8 +129,9 @@ def _out_channels(in_channels: int, out_channels: int | None) -> tuple[int, int]
     return in_channels, check_int("out_channels", out_channels, min_value=1)
 
 
-class StridedConvDownsample(nn.Module):
-    """The seed-003 downsampler: a 4x4 convolution with stride 2 and padding 1 (``down_sample_conv``).
+class StridedConvDownsample(_Resampler):
+    """The seed-003 downsampler: a 4x4 convolution with stride 2 and padding 1 (``down_sample_conv``); Chapter 2,
+    *Halving and doubling a feature map*.
 
     Symmetric padding and an even kernel: every output pixel reads a 4x4 patch centred between input
     pixels. ``(B, C_in, H, W) -> (B, C_out, floor(H/2), floor(W/2))``.
@@ -128,15 +143,13 @@ class StridedConvDownsample(nn.Module):
         self.conv = nn.Conv2d(self.in_channels, self.out_channels, kernel_size=4, stride=2, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
-        check_channels("x", x, self.in_channels)
-        if min(x.shape[2:]) < 2:
-            raise ValueError(f"x must be at least 2x2 to halve, got shape {tuple(x.shape)}")
+        self._check_input(x, halves=True)
         return self.conv(x)
 
 
-class AvgPoolDownsample(nn.Module):
-    """Parameter-free downsampling: the mean of every 2x2 block (LDM's ``Downsample(with_conv=False)``).
+class AvgPoolDownsample(_Resampler):
+    """Parameter-free downsampling: the mean of every 2x2 block (LDM's ``Downsample(with_conv=False)``);
+    Chapter 2, *Halving and doubling a feature map*.
 
     ``(B, C, H, W) -> (B, C, floor(H/2), floor(W/2))``.
     """
@@ -146,15 +159,13 @@ class AvgPoolDownsample(nn.Module):
         self.in_channels = check_int("in_channels", in_channels, min_value=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
-        check_channels("x", x, self.in_channels)
-        if min(x.shape[2:]) < 2:
-            raise ValueError(f"x must be at least 2x2 to halve, got shape {tuple(x.shape)}")
+        self._check_input(x, halves=True)
         return F.avg_pool2d(x, kernel_size=2, stride=2)
 
 
-class TransposedConvUpsample(nn.Module):
-    """The seed-003 upsampler: a 4x4 transposed convolution with stride 2 and padding 1 (``up_sample_conv``).
+class TransposedConvUpsample(_Resampler):
+    """The seed-003 upsampler: a 4x4 transposed convolution with stride 2 and padding 1 (``up_sample_conv``);
+    Chapter 2, *The checkerboard of the transposed convolution*.
 
     ``(B, C_in, H, W) -> (B, C_out, 2H, 2W)``. The kernel (4) is a multiple of the stride (2), so every
     output pixel receives the same number of kernel taps; the taps it receives depend on the pixel's
@@ -167,6 +178,5 @@ class TransposedConvUpsample(nn.Module):
         self.conv = nn.ConvTranspose2d(self.in_channels, self.out_channels, kernel_size=4, stride=2, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
-        check_channels("x", x, self.in_channels)
+        self._check_input(x)
         return self.conv(x)

@@ -35,6 +35,28 @@ def _check_affine(weight, bias, channels: int) -> None:
             raise ValueError(f"{name} must have shape ({channels},) to match the channels, got {tuple(p.shape)}")
 
 
+def _check_call(x: torch.Tensor, num_groups, weight, bias, eps) -> torch.Tensor:
+    """The checks of a functional norm call on ``(B, C, *)``; return ``x`` in at least float32 for the statistics."""
+    channels = x.shape[1]
+    _check_group_args(num_groups, channels, eps)
+    _check_affine(weight, bias, channels)
+    return _upcast(x)
+
+
+def _upcast(x: torch.Tensor) -> torch.Tensor:
+    """float32 for half precision (means and variances are unsafe in float16/bfloat16), else ``x`` itself."""
+    return x.float() if x.dtype in _LOW_PRECISION else x
+
+
+_BC_LAYOUT = "(B, C, *) with at least one position axis"
+
+
+def _register_affine(module: nn.Module, channels: int, affine: bool) -> None:
+    """Give a norm module its per-channel ``weight`` (init 1) and ``bias`` (init 0), or ``None`` for both."""
+    for name, init in (("weight", torch.ones), ("bias", torch.zeros)):
+        module.register_parameter(name, nn.Parameter(init(channels)) if affine else None)
+
+
 def _apply_affine(normed: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None) -> torch.Tensor:
     """Per-channel scale and shift of a ``(B, C, *)`` tensor: gamma and beta viewed as ``(1, C, 1, ..., 1)``."""
     shape = (1, normed.shape[1]) + (1,) * (normed.dim() - 2)
@@ -47,7 +69,8 @@ def _apply_affine(normed: torch.Tensor, weight: torch.Tensor | None, bias: torch
 
 def group_norm(x: torch.Tensor, num_groups: int, weight: torch.Tensor | None = None,
                bias: torch.Tensor | None = None, eps: float = 1e-5) -> torch.Tensor:
-    """Group normalisation written out step by step (equal to ``torch.nn.functional.group_norm``).
+    """Group normalisation written out step by step (equal to ``torch.nn.functional.group_norm``); Chapter 1,
+    *GroupNorm, step by step*.
 
     x: ``(B, C, *)`` with at least one position axis, e.g. ``(B, C, L)``, ``(B, C, H, W)`` or ``(B, C, T, H, W)``.
     Returns a tensor of the same shape. Each of the G groups of ``C // G`` channels of each sample is
@@ -57,16 +80,9 @@ def group_norm(x: torch.Tensor, num_groups: int, weight: torch.Tensor | None = N
     Half-precision inputs are normalised in float32 and cast back, so the statistics stay accurate under
     autocast.
     """
-    check_tensor("x", x)
-    if x.dim() < 3:
-        raise ValueError(f"x must have shape (B, C, *) with at least one position axis, got shape {tuple(x.shape)}")
-    channels = x.shape[1]
-    _check_group_args(num_groups, channels, eps)
-    _check_affine(weight, bias, channels)
-
+    check_tensor("x", x, min_ndim=3, layout=_BC_LAYOUT)
     in_dtype = x.dtype
-    if in_dtype in _LOW_PRECISION:
-        x = x.float()
+    x = _check_call(x, num_groups, weight, bias, eps)
     batch = x.shape[0]
     # (B, C, *) -> (B, G, C//G * positions): every row holds exactly the values one group shares.
     grouped = x.reshape(batch, num_groups, -1)
@@ -80,20 +96,16 @@ def group_norm(x: torch.Tensor, num_groups: int, weight: torch.Tensor | None = N
 
 def per_frame_group_norm(x: torch.Tensor, num_groups: int, weight: torch.Tensor | None = None,
                          bias: torch.Tensor | None = None, eps: float = 1e-5) -> torch.Tensor:
-    """GroupNorm of a video ``(B, C, T, H, W)`` whose statistics never mix frames.
+    """GroupNorm of a video ``(B, C, T, H, W)`` whose statistics never mix frames (Chapter 1, *Video: per-frame
+    or clip-wide statistics?*).
 
     Equal to applying :func:`group_norm` to every frame ``x[:, :, t]`` separately: the mean and variance of
     a group are taken over its channels and the H*W positions of one frame only. This is what makes a
     normalised video encoder causal (Chapter 9).
     """
     check_tensor("x", x, ndim=5, layout="(B, C, T, H, W)")
-    channels = x.shape[1]
-    _check_group_args(num_groups, channels, eps)
-    _check_affine(weight, bias, channels)
-
     in_dtype = x.dtype
-    if in_dtype in _LOW_PRECISION:
-        x = x.float()
+    x = _check_call(x, num_groups, weight, bias, eps)
     b, c, t, h, w = x.shape
     # (B, G, C//G, T, H*W): reduce over the channels of a group (dim 2) and the positions (dim 4), not time.
     grouped = x.reshape(b, num_groups, c // num_groups, t, h * w)
@@ -104,7 +116,8 @@ def per_frame_group_norm(x: torch.Tensor, num_groups: int, weight: torch.Tensor 
 
 
 class GroupNorm(nn.Module):
-    """GroupNorm with the ``torch.nn.GroupNorm`` signature and state-dict keys (``weight``, ``bias``).
+    """GroupNorm with the ``torch.nn.GroupNorm`` signature and state-dict keys (``weight``, ``bias``); Chapter 1,
+    *GroupNorm, step by step*.
 
     Args:
         num_groups: G, the number of groups; must divide ``num_channels``.
@@ -129,25 +142,16 @@ class GroupNorm(nn.Module):
         self.eps = float(eps)
         self.affine = affine
         self.fused = fused
-        if affine:
-            self.weight = nn.Parameter(torch.ones(num_channels))
-            self.bias = nn.Parameter(torch.zeros(num_channels))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, num_channels, affine)
 
     def _check_input(self, x: torch.Tensor) -> None:
-        check_tensor("x", x)
-        if x.dim() < 3:
-            raise ValueError(f"x must have shape (B, C, *) with at least one position axis, got shape {tuple(x.shape)}")
+        check_tensor("x", x, min_ndim=3, layout=_BC_LAYOUT)
         check_channels("x", x, self.num_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
-        if self.fused:
-            if x.dtype in _LOW_PRECISION:  # statistics in float32, as group_norm does
-                return F.group_norm(x.float(), self.num_groups, self.weight, self.bias, self.eps).to(x.dtype)
-            return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+        if self.fused:  # statistics in float32, as group_norm computes them
+            return F.group_norm(_upcast(x), self.num_groups, self.weight, self.bias, self.eps).to(x.dtype)
         return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
@@ -155,7 +159,8 @@ class GroupNorm(nn.Module):
 
 
 class PerFrameGroupNorm(GroupNorm):
-    """GroupNorm for videos ``(B, C, T, H, W)`` with statistics per frame (see :func:`per_frame_group_norm`).
+    """GroupNorm for videos ``(B, C, T, H, W)`` with statistics per frame (see :func:`per_frame_group_norm`);
+    Chapter 1, *Video: per-frame or clip-wide statistics?*.
 
     Same arguments and parameters as :class:`GroupNorm`; the input must be 5-D.
     """
@@ -171,8 +176,5 @@ class PerFrameGroupNorm(GroupNorm):
         b, c, t, h, w = x.shape
         # Fold time into the batch: (B, C, T, H, W) -> (B*T, C, H, W), normalise, unfold.
         frames = x.permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w)
-        dtype = frames.dtype
-        if dtype in _LOW_PRECISION:
-            frames = frames.float()
-        out = F.group_norm(frames, self.num_groups, self.weight, self.bias, self.eps).to(dtype)
+        out = F.group_norm(_upcast(frames), self.num_groups, self.weight, self.bias, self.eps).to(x.dtype)
         return out.reshape(b, t, c, h, w).permute(0, 2, 1, 3, 4)

@@ -24,11 +24,15 @@ from ._validation import (
     check_channels,
     check_divisible,
     check_int,
+    check_int_sequence,
+    check_keys,
+    check_spatial_multiple,
     check_tensor,
 )
-from .attention import MidBlock
 from .distributions import DiagonalGaussian
+from .mid_block import MidBlock
 from .norm import GroupNorm
+from .resnet import check_seed003_args, seed003_skips, seed003_unit, seed003_units
 
 __all__ = ["SEED003_CONFIG", "DownBlock", "UpBlock", "VAE", "vae_config"]
 
@@ -47,42 +51,33 @@ SEED003_CONFIG: dict = {
 }
 
 
-def _res_path(cin: int, cout: int, norm_channels: int) -> nn.Sequential:
-    """GroupNorm -> SiLU -> 3x3 conv, one half of the seed's residual block."""
-    return nn.Sequential(GroupNorm(norm_channels, cin), nn.SiLU(), nn.Conv2d(cin, cout, kernel_size=3, padding=1))
-
-
 class _ResidualStack(nn.Module):
-    """``num_layers`` residual blocks ``x -> second(first(x)) + residual_input_conv(x)`` (seed names)."""
+    """``num_layers`` chained seed-003 residual units (:func:`~encoderlab.resnet.seed003_unit`), seed names.
 
-    def _build_resnets(self, in_channels: int, out_channels: int, num_layers: int, norm_channels: int) -> None:
-        cins = [in_channels] + [out_channels] * (num_layers - 1)
-        self.resnet_conv_first = nn.ModuleList([_res_path(c, out_channels, norm_channels) for c in cins])
-        self.resnet_conv_second = nn.ModuleList(
-            [_res_path(out_channels, out_channels, norm_channels) for _ in cins]
-        )
-        self.residual_input_conv = nn.ModuleList([nn.Conv2d(c, out_channels, kernel_size=1) for c in cins])
+    ``__init__`` checks and stores the arguments; the subclass calls :meth:`_build_resnets` where the seed
+    creates the units (before or after its resampler: the order in which the initial weights are drawn).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, num_layers: int, norm_channels: int) -> None:
+        super().__init__()
+        check_seed003_args(in_channels, out_channels, norm_channels, num_layers)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.num_layers, self.norm_channels = num_layers, norm_channels
+
+    def _build_resnets(self) -> None:
+        self.resnet_conv_first, self.resnet_conv_second = seed003_units(self.in_channels, self.out_channels,
+                                                                        self.num_layers, self.norm_channels)
+        self.residual_input_conv = seed003_skips(self.in_channels, self.out_channels, self.num_layers)
 
     def _resnets(self, out: torch.Tensor) -> torch.Tensor:
         for i in range(self.num_layers):
-            resnet_input = out
-            out = self.resnet_conv_first[i](out)
-            out = self.resnet_conv_second[i](out)
-            out = out + self.residual_input_conv[i](resnet_input)
+            out = seed003_unit(self.resnet_conv_first[i], self.resnet_conv_second[i], self.residual_input_conv[i], out)
         return out
 
 
-def _check_block_args(in_channels, out_channels, num_layers, norm_channels) -> None:
-    check_int("in_channels", in_channels, min_value=1)
-    check_int("out_channels", out_channels, min_value=1)
-    check_int("num_layers", num_layers, min_value=1)
-    check_int("norm_channels", norm_channels, min_value=1)
-    check_divisible("in_channels", in_channels, "norm_channels", norm_channels)
-    check_divisible("out_channels", out_channels, "norm_channels", norm_channels)
-
-
 class DownBlock(_ResidualStack):
-    """``num_layers`` residual blocks, then (if ``down_sample``) a 4x4 stride-2 conv that halves H and W.
+    """``num_layers`` residual blocks, then (if ``down_sample``) a 4x4 stride-2 conv that halves H and W
+    (Chapter 8, *DownBlock and UpBlock*).
 
     Each residual block is ``[GN -> SiLU -> conv3x3] x 2`` plus a 1x1 conv on the skip path; the first block
     maps ``in_channels -> out_channels``. Attribute names follow the seed: ``resnet_conv_first``,
@@ -94,13 +89,9 @@ class DownBlock(_ResidualStack):
 
     def __init__(self, in_channels: int, out_channels: int, down_sample: bool, num_layers: int,
                  norm_channels: int) -> None:
-        super().__init__()
-        _check_block_args(in_channels, out_channels, num_layers, norm_channels)
-        check_bool("down_sample", down_sample)
-        self.in_channels = in_channels
-        self.num_layers = num_layers
-        self.down_sample = down_sample
-        self._build_resnets(in_channels, out_channels, num_layers, norm_channels)
+        super().__init__(in_channels, out_channels, num_layers, norm_channels)
+        self.down_sample = check_bool("down_sample", down_sample)
+        self._build_resnets()
         self.down_sample_conv = (
             nn.Conv2d(out_channels, out_channels, 4, 2, 1) if down_sample else nn.Identity()
         )
@@ -108,13 +99,14 @@ class DownBlock(_ResidualStack):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
         check_channels("x", x, self.in_channels)
-        if self.down_sample and (x.shape[-2] % 2 or x.shape[-1] % 2):
-            raise ValueError(f"x must have an even height and width to be halved, got shape {tuple(x.shape)}")
+        if self.down_sample:
+            check_spatial_multiple("x", x, 2, why="the stride-2 down_sample_conv halves it")
         return self.down_sample_conv(self._resnets(x))
 
 
 class UpBlock(_ResidualStack):
-    """(If ``up_sample``) a 4x4 stride-2 transposed conv that doubles H and W, THEN ``num_layers`` residual blocks.
+    """(If ``up_sample``) a 4x4 stride-2 transposed conv that doubles H and W, THEN ``num_layers`` residual blocks
+    (Chapter 8, *DownBlock and UpBlock*).
 
     The upsampling keeps ``in_channels``; the first residual block maps ``in_channels -> out_channels``. Names
     follow explainingai's ``UpBlock``: ``up_sample_conv``, ``resnet_conv_first``, ``resnet_conv_second``,
@@ -123,16 +115,12 @@ class UpBlock(_ResidualStack):
 
     def __init__(self, in_channels: int, out_channels: int, up_sample: bool, num_layers: int,
                  norm_channels: int) -> None:
-        super().__init__()
-        _check_block_args(in_channels, out_channels, num_layers, norm_channels)
-        check_bool("up_sample", up_sample)
-        self.in_channels = in_channels
-        self.num_layers = num_layers
-        self.up_sample = up_sample
+        super().__init__(in_channels, out_channels, num_layers, norm_channels)
+        self.up_sample = check_bool("up_sample", up_sample)
         self.up_sample_conv = (
             nn.ConvTranspose2d(in_channels, in_channels, 4, 2, 1) if up_sample else nn.Identity()
         )
-        self._build_resnets(in_channels, out_channels, num_layers, norm_channels)
+        self._build_resnets()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
@@ -140,33 +128,22 @@ class UpBlock(_ResidualStack):
         return self._resnets(self.up_sample_conv(x))
 
 
-def _check_channel_list(name: str, value, min_len: int) -> tuple[int, ...]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise TypeError(f"{name} must be a sequence of ints, got {type(value).__name__} {value!r}")
-    items = tuple(value)
-    if len(items) < min_len:
-        raise ValueError(f"{name} must have at least {min_len} entries, got {len(items)}: {value!r}")
-    for i, item in enumerate(items):
-        check_int(f"{name}[{i}]", item, min_value=1)
-    return items
-
-
 def vae_config(**overrides) -> dict:
-    """The seed-003 configuration with ``overrides`` applied; unknown keys raise ``ValueError``.
+    """The seed-003 configuration with ``overrides`` applied; unknown keys raise ``ValueError`` (Chapter 8,
+    *The seed-003 model*).
 
     >>> vae_config(down_channels=(16, 32), mid_channels=(32, 32), down_sample=(True,), norm_channels=8)["z_channels"]
     4
     """
-    unknown = sorted(set(overrides) - set(SEED003_CONFIG))
-    if unknown:
-        raise ValueError(f"unknown VAE config keys {unknown}; expected some of {sorted(SEED003_CONFIG)}")
+    check_keys("VAE config keys", overrides, SEED003_CONFIG)
     config = dict(SEED003_CONFIG)
     config.update(overrides)
     return config
 
 
 class VAE(nn.Module):
-    """The seed-003 variational autoencoder, with configurable channels (defaults: the seed's configuration).
+    """The seed-003 variational autoencoder, with configurable channels (defaults: the seed's configuration);
+    Chapter 8, *The seed-003 model*.
 
     Encoder: ``encoder_conv_in`` (3x3) -> ``encoder_layers_i`` (:class:`DownBlock`) -> ``encoder_mids_i``
     (:class:`~encoderlab.MidBlock`) -> ``encoder_norm_out`` -> SiLU -> ``encoder_conv_out`` (3x3, to
@@ -200,8 +177,9 @@ class VAE(nn.Module):
         super().__init__()
         check_int("im_channels", im_channels, min_value=1)
         check_int("z_channels", z_channels, min_value=1)
-        down_channels = _check_channel_list("down_channels", down_channels, 2)
-        mid_channels = _check_channel_list("mid_channels", mid_channels, 1)
+        down_channels = check_int_sequence("down_channels", down_channels, min_value=1, min_len=2,
+                                           example="(64, 128, 256, 256)")
+        mid_channels = check_int_sequence("mid_channels", mid_channels, min_value=1, min_len=1, example="(256, 256)")
         if isinstance(down_sample, (str, bytes)) or not isinstance(down_sample, Sequence):
             raise TypeError(f"down_sample must be a sequence of bools, got {type(down_sample).__name__}")
         down_sample = tuple(down_sample)
@@ -272,9 +250,7 @@ class VAE(nn.Module):
         """Build a VAE from a config dict such as ``model.config`` (lists or tuples)."""
         if not isinstance(config, dict):
             raise TypeError(f"config must be a dict, got {type(config).__name__}")
-        unknown = sorted(set(config) - set(SEED003_CONFIG))
-        if unknown:
-            raise ValueError(f"unknown VAE config keys {unknown}; expected some of {sorted(SEED003_CONFIG)}")
+        check_keys("VAE config keys", config, SEED003_CONFIG)
         return cls(**config)
 
     def encoder_modules(self) -> list[nn.Module]:
@@ -303,10 +279,8 @@ class VAE(nn.Module):
     def _check_image(self, x: torch.Tensor) -> None:
         check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
         check_channels("x", x, self.im_channels)
-        f = self.downsample_factor
-        if x.shape[-2] % f or x.shape[-1] % f:
-            raise ValueError(f"x has shape {tuple(x.shape)}: height and width must be divisible by the "
-                             f"downsampling factor {f} (2 ** number of downsampling DownBlocks)")
+        check_spatial_multiple("x", x, self.downsample_factor, why=f"the downsampling factor of the "
+                               f"{sum(self.down_sample)} downsampling DownBlocks is {self.downsample_factor}")
 
     # -- the model -------------------------------------------------------------------------------------------
     def encode_moments(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Chapter 8: image data that needs no network, and loaders that can stop and resume mid-epoch.
+"""Chapter 8, *Data that needs no network*: image data shipped with a package, and loaders that can stop and
+resume mid-epoch (*Training on a CPU*, *Checkpoints: stop, resume, and get exactly the same model*).
 
 Three datasets, all as float tensors ``(N, C, H, W)`` scaled to ``[-1, 1]`` (the seed's convention):
 
@@ -56,7 +57,7 @@ def _to_unit_range(x: torch.Tensor, max_value: float) -> torch.Tensor:
 def split_indices(n: int, val_fraction: float, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """A seeded random split of ``range(n)`` into ``(train, val)`` index tensors (each sorted).
 
-    ``val`` has ``round(n * val_fraction)`` entries (at least 1 when ``val_fraction > 0``).
+    ``val`` has ``round(n * val_fraction)`` entries (at least 1 when ``val_fraction > 0``). Chapter 8, *Data that needs no network*.
     """
     check_int("n", n, min_value=2)
     check_float("val_fraction", val_fraction, min_value=0.0, max_value=0.9)
@@ -79,7 +80,10 @@ def _sklearn_file(*parts: str) -> Path | None:
 
 
 def load_digits_images(image_size: int = 8) -> torch.Tensor:
-    """All 1,797 scikit-learn digits as ``(1797, 1, image_size, image_size)`` in ``[-1, 1]`` (float32)."""
+    """All 1,797 scikit-learn digits as ``(1797, 1, image_size, image_size)`` in ``[-1, 1]`` (float32).
+
+    Chapter 8, *Data that needs no network*.
+    """
     check_int("image_size", image_size, min_value=8)
     path = _sklearn_file("datasets", "data", "digits.csv.gz")
     if path is not None:  # the file behind sklearn.datasets.load_digits: 64 pixel values (0..16) and the label
@@ -120,7 +124,7 @@ def load_photo_patches(split: str = "train", patch_size: int = 32, stride: int |
     Each photo is first resized by ``scale`` (0.5: 214x320, so a patch shows more structure), then cut into
     patches on a grid with step ``stride`` (default ``patch_size // 4``). The right-most ``val_fraction`` of the
     columns of each photo is reserved for ``split="val"``; ``"train"`` patches come from the rest, so the two
-    splits share no pixel.
+    splits share no pixel. Chapter 8, *Data that needs no network*.
     """
     check_one_of("split", split, ("train", "val"))
     check_int("patch_size", patch_size, min_value=4)
@@ -150,6 +154,7 @@ def make_shapes(n: int, image_size: int = 32, seed: int = 0) -> torch.Tensor:
 
     Every image is a two-colour vertical/horizontal gradient with one to three shapes (disc, square or triangle)
     of random colour, centre and size painted on top. The result is a pure function of ``(n, image_size, seed)``.
+    Chapter 8, *Data that needs no network*.
     """
     check_int("n", n, min_value=1)
     check_int("image_size", image_size, min_value=8)
@@ -186,7 +191,10 @@ def _cached_shapes(n: int, image_size: int, seed: int) -> torch.Tensor:
 
 
 class ImageDataset(Dataset):
-    """A map-style dataset over an in-memory image tensor ``(N, C, H, W)``; item ``i`` is ``images[i]``."""
+    """A map-style dataset over an in-memory image tensor ``(N, C, H, W)``; item ``i`` is ``images[i]``.
+
+    Chapter 8, *Data that needs no network*.
+    """
 
     def __init__(self, images: torch.Tensor, name: str = "images") -> None:
         check_tensor("images", images, ndim=4, layout="(N, C, H, W)")
@@ -214,8 +222,10 @@ def make_dataset(name: str, split: str = "train", image_size: int | None = None,
                  seed: int = 0, num_shapes_images: int = 4096) -> ImageDataset:
     """One split (``"train"``, ``"val"`` or ``"all"``) of a dataset named in :data:`DATASETS`, offline.
 
-    ``image_size`` defaults to 8 for digits (their native size) and 32 otherwise. The split is seeded (digits, shapes) or spatial
-    (photos, see :func:`load_photo_patches`); ``seed`` only changes the random split and the generated shapes.
+    ``image_size`` defaults to 8 for digits (their native size) and 32 otherwise. The split is seeded (digits,
+    shapes) or spatial (photos, see :func:`load_photo_patches`); ``seed`` only changes the random split and the
+    generated shapes.
+    Chapter 8, *Data that needs no network*.
     """
     check_one_of("name", name, DATASETS)
     check_one_of("split", split, ("train", "val", "all"))
@@ -249,7 +259,8 @@ class StepBatchSampler(Sampler[list[int]]):
     ``world_size > 1`` rank ``r`` yields the ``r``-th of ``world_size`` equal slices of that global batch, so the
     ranks together see exactly the batch a single process would.
 
-    ``num_steps=None`` iterates forever (and has no ``len``).
+    ``num_steps=None`` iterates forever (and has no ``len``). Chapter 8, *Training on a CPU* (a reproducible
+    data order) and *Longer runs: the command line and ``torchrun``* (one slice of the batch per process).
     """
 
     def __init__(self, num_items: int, batch_size: int, *, seed: int = 0, start_step: int = 0,
@@ -315,7 +326,7 @@ def make_loader(dataset: Dataset, batch_size: int, *, seed: int = 0, start_step:
     """A training :class:`~torch.utils.data.DataLoader` whose batches come from a :class:`StepBatchSampler`.
 
     ``batch_size`` is the *global* batch; each of ``world_size`` ranks receives ``batch_size // world_size``
-    images per step. Yields ``(batch_size // world_size, C, H, W)`` tensors.
+    images per step. Yields ``(batch_size // world_size, C, H, W)`` tensors. Chapter 8, *Training on a CPU*.
     """
     sampler = StepBatchSampler(len(dataset), batch_size, seed=seed, start_step=start_step, num_steps=num_steps,
                                rank=rank, world_size=world_size, shuffle=shuffle)
@@ -323,6 +334,9 @@ def make_loader(dataset: Dataset, batch_size: int, *, seed: int = 0, start_step:
 
 
 def eval_loader(dataset: Dataset, batch_size: int = 256) -> DataLoader:
-    """Every item once, in order, in batches of ``batch_size`` (the last one may be smaller)."""
+    """Every item once, in order, in batches of ``batch_size`` (the last one may be smaller).
+
+    Chapter 8, *How good is it? Held-out PSNR*.
+    """
     check_int("batch_size", batch_size, min_value=1)
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, drop_last=False, num_workers=0)

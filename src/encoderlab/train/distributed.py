@@ -63,7 +63,10 @@ def init_distributed(device: str | torch.device | None = None) -> DistributedCon
 
 
 def data_parallel(module: nn.Module, ctx: DistributedContext, device: torch.device) -> nn.Module:
-    """``module`` wrapped in DistributedDataParallel when ``ctx`` has several processes, else ``module`` itself."""
+    """``module`` wrapped in DistributedDataParallel when ``ctx`` has several processes, else ``module`` itself.
+
+    Chapter 8, *Longer runs: the command line and ``torchrun``*.
+    """
     if not ctx.enabled:
         return module
     ids = [device.index] if device.type == "cuda" else None
@@ -72,7 +75,7 @@ def data_parallel(module: nn.Module, ctx: DistributedContext, device: torch.devi
 
 def mean_over_processes(values: torch.Tensor, ctx: DistributedContext) -> torch.Tensor:
     """The mean of ``values`` over all processes (``values`` itself in a single process), e.g. for logging the
-    global batch's loss rather than this process's share."""
+    global batch's loss rather than this process's share. Chapter 8, *Longer runs: the command line and ``torchrun``*."""
     if ctx.enabled:
         dist.all_reduce(values)
         values /= ctx.world_size
@@ -80,7 +83,10 @@ def mean_over_processes(values: torch.Tensor, ctx: DistributedContext) -> torch.
 
 
 def finish_distributed(ctx: DistributedContext) -> None:
-    """Wait for every process, then leave the process group (a no-op in a single process)."""
+    """Wait for every process, then leave the process group (a no-op in a single process).
+
+    Chapter 8, *Longer runs: the command line and ``torchrun``*.
+    """
     if ctx.enabled:
         dist.barrier()
         dist.destroy_process_group()

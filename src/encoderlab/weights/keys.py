@@ -63,7 +63,10 @@ LDM, DIFFUSERS = 0, 1  # the two sides of a row, and of a field
 
 class Field(NamedTuple):
     """What a ``{field}`` matches in an LDM key and in a diffusers key, and its value's translation to each
-    side (``translate[LDM]`` gives the LDM value of a diffusers value, and the other way round)."""
+    side (``translate[LDM]`` gives the LDM value of a diffusers value, and the other way round).
+
+    Chapter 7, *Loading real checkpoints*.
+    """
 
     pattern: tuple[str, str]
     translate: tuple[Callable[[str, int | None], str], Callable[[str, int | None], str]]
@@ -116,7 +119,7 @@ _LINEAR_ATTENTION = re.compile(r"^(encoder|decoder)\.(down\.\d+\.attn\.\d+|up\.\
 def translate_key(key: str, source: int, num_levels: int | None) -> str | None:
     """The other side's name of ``key``, read as an LDM key (``source=LDM``) or a diffusers key
     (``source=DIFFUSERS``); None if no row of :data:`KEY_TEMPLATES` matches. ``num_levels`` (``len(ch_mult)``)
-    is needed for the decoder's levels."""
+    is needed for the decoder's levels. Chapter 7, *Loading real checkpoints*."""
     target = 1 - source
     for row, patterns in zip(KEY_TEMPLATES, _PATTERNS, strict=True):
         match = patterns[source].match(key)

@@ -202,6 +202,8 @@ def test_elbo_loss_validation():
         elbo_loss(x, x[:, :, :2], post)
     with pytest.raises(ValueError, match="must share the batch size"):
         elbo_loss(x[:2], x[:2], post)
+    with pytest.raises(ValueError, match=r"x must have at least 2 dimensions \(B, ...\), got shape \(3,\)"):
+        elbo_loss(x[:, 0, 0, 0], x[:, 0, 0, 0], post)
     with pytest.raises(ValueError, match="beta must be >= 0"):
         elbo_loss(x, x, post, beta=-1.0)
     with pytest.raises(ValueError, match="kind must be one of"):

@@ -7,15 +7,8 @@ import torch
 from weights_helpers import SMALL_ATTN, SMALL_SD, randomise, same_state, tiny_autoencoder
 
 from encoderlab.ldm import AutoencoderKL
-from encoderlab.weights import (
-    WeightsError,
-    autoencoder_from_diffusers_config,
-    diffusers_config,
-    export_weights,
-    load_file,
-    load_weights,
-    save_file,
-)
+from encoderlab.weights import WeightsError, export_weights, load_file, load_weights, save_file
+from encoderlab.weights.configs import autoencoder_from_diffusers_config, diffusers_config
 
 diffusers = pytest.importorskip("diffusers")
 from diffusers import AutoencoderKL as DiffusersAutoencoderKL  # noqa: E402

@@ -177,13 +177,13 @@ def elbo_loss(x: torch.Tensor, reconstruction: torch.Tensor, posterior: Diagonal
     Returns ``ELBOTerms(loss, reconstruction, kl)``. Chapter 5, *The ELBO: what a VAE maximises*; Chapter 8,
     *The objective: the evidence lower bound*.
     """
-    check_tensor("x", x)
+    check_tensor("x", x, min_ndim=2, layout="(B, ...)")
     check_tensor("reconstruction", reconstruction)
     if not isinstance(posterior, DiagonalGaussian):
         raise TypeError(f"posterior must be a DiagonalGaussian, got {type(posterior).__name__}")
     if x.shape != reconstruction.shape:
         raise ValueError(f"x has shape {tuple(x.shape)} but reconstruction has {tuple(reconstruction.shape)}")
-    if x.dim() < 2 or x.shape[0] != posterior.mean.shape[0]:
+    if x.shape[0] != posterior.mean.shape[0]:
         raise ValueError(f"x {tuple(x.shape)} and the posterior {tuple(posterior.mean.shape)} must share the "
                          "batch size (dimension 0)")
     beta = check_float("beta", beta, min_value=0.0)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.distributions import Independent, Normal, kl_divergence
 
-from encoderlab.distributions import DiagonalGaussian, elbo_loss
+from encoderlab.distributions import DiagonalGaussian, ELBOTerms, elbo_loss
 
 
 def _normal(d):
@@ -174,6 +174,27 @@ def test_elbo_loss_is_reconstruction_plus_beta_kl():
     torch.testing.assert_close(elbo_loss(x, x_hat, post, beta=0.0).loss + const, gauss, atol=1e-4, rtol=1e-5)
 
 
+def test_elbo_loss_reductions_and_precision():
+    gen = torch.Generator().manual_seed(1)
+    x = torch.rand(3, 1, 4, 4, generator=gen)
+    x_hat = x + 0.1 * torch.randn(3, 1, 4, 4, generator=gen)
+    post = DiagonalGaussian(torch.randn(3, 4, 2, 2, generator=gen))
+    per_image = elbo_loss(x, x_hat, post, beta=0.3, reduction="none")
+    assert all(t.shape == (3,) for t in per_image)
+    torch.testing.assert_close(per_image.reconstruction, (x_hat - x).pow(2).sum(dim=(1, 2, 3)))
+    torch.testing.assert_close(per_image.kl, post.kl())
+    torch.testing.assert_close(per_image.loss, per_image.reconstruction + 0.3 * per_image.kl)
+    mean, total = elbo_loss(x, x_hat, post, beta=0.3), elbo_loss(x, x_hat, post, beta=0.3, reduction="sum")
+    for name in ELBOTerms._fields:
+        torch.testing.assert_close(getattr(mean, name), getattr(per_image, name).mean())
+        torch.testing.assert_close(getattr(total, name), getattr(per_image, name).sum())
+    # a half-precision reconstruction (autocast) is compared in float32; float64 stays float64
+    half = elbo_loss(x, x_hat.bfloat16(), post, reduction="none")
+    assert half.loss.dtype == torch.float32
+    torch.testing.assert_close(half.reconstruction, (x_hat.bfloat16().float() - x).pow(2).sum(dim=(1, 2, 3)))
+    assert elbo_loss(x.double(), x_hat.double(), post).loss.dtype == torch.float64
+
+
 def test_elbo_loss_validation():
     post = DiagonalGaussian(torch.randn(3, 4, 2, 2))
     x = torch.rand(3, 1, 4, 4)
@@ -181,10 +202,14 @@ def test_elbo_loss_validation():
         elbo_loss(x, x[:, :, :2], post)
     with pytest.raises(ValueError, match="must share the batch size"):
         elbo_loss(x[:2], x[:2], post)
+    with pytest.raises(ValueError, match=r"x must have at least 2 dimensions \(B, ...\), got shape \(3,\)"):
+        elbo_loss(x[:, 0, 0, 0], x[:, 0, 0, 0], post)
     with pytest.raises(ValueError, match="beta must be >= 0"):
         elbo_loss(x, x, post, beta=-1.0)
     with pytest.raises(ValueError, match="kind must be one of"):
         elbo_loss(x, x, post, kind="bce")
+    with pytest.raises(ValueError, match=r"reduction must be one of \['mean', 'sum', 'none'\], got 'max'"):
+        elbo_loss(x, x, post, reduction="max")
     with pytest.raises(TypeError, match="posterior must be a DiagonalGaussian"):
         elbo_loss(x, x, post.mean)
 

@@ -18,11 +18,9 @@ import pytest
 import torch
 import torch.distributed as dist
 from safetensors.torch import load_file
+from train_helpers import MICRO
 
 from encoderlab.train import main
-
-MICRO = {"z_channels": 2, "down_channels": [8, 8], "mid_channels": [8, 8], "down_sample": [True],
-         "num_down_layers": 1, "num_mid_layers": 1, "num_up_layers": 1, "norm_channels": 4, "num_heads": 2}
 
 
 @pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="needs torch.distributed + gloo")

@@ -1,8 +1,10 @@
-"""Chapter 5: the diagonal Gaussian posterior of a VAE, the reparameterization trick, and the ELBO loss.
+"""Chapter 5, *Reparameterization*: the diagonal Gaussian posterior of a VAE, the reparameterization trick, and
+the ELBO loss.
 
 An encoder emits ``moments`` of shape ``(B, 2*z, ...)``; :class:`DiagonalGaussian` reads them as a mean and a
 log-variance (LDM's ``DiagonalGaussianDistribution``, diffusers' class of the same name), samples by
-reparameterization, and gives the closed-form KL divergence that enters the loss (:func:`elbo_loss`).
+reparameterization, and gives the closed-form KL divergence that enters the loss (:func:`elbo_loss`, the one
+ELBO of the package: Chapter 8's trainer uses it too).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import torch
 
 from ._validation import check_bool, check_float, check_one_of, check_tensor
 
-__all__ = ["DiagonalGaussian", "ELBOTerms", "elbo_loss"]
+__all__ = ["REDUCTIONS", "DiagonalGaussian", "ELBOTerms", "elbo_loss"]
 
 
 class DiagonalGaussian:
@@ -29,6 +31,8 @@ class DiagonalGaussian:
     ``kl``/``nll`` are zero (as in LDM and diffusers; ``logvar`` keeps the clamped value).
 
     Reductions (``kl``, ``nll``) sum over every non-batch axis and return shape ``(B,)``.
+
+    Chapter 5, *From moments to a Gaussian* (the clamp: *Why clamp the log-variance?*).
     """
 
     LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
@@ -85,6 +89,7 @@ class DiagonalGaussian:
         ``generator`` makes the draw reproducible; a generator on another device than the latent (e.g. a CPU
         generator for a CUDA latent) draws on its own device and the noise is moved, so a seed gives the same
         sample on every device (diffusers does the same). Shape: the latent shape.
+        Chapter 5, *Sampling, and the reparameterization trick*.
         """
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
@@ -101,6 +106,7 @@ class DiagonalGaussian:
 
         ``0.5 * sum(mean**2 + var - 1 - logvar)`` against the standard normal, and
         ``0.5 * sum((m1 - m2)**2 / v2 + v1 / v2 - 1 - log v1 + log v2)`` against another diagonal Gaussian.
+        Chapter 5, *The KL term in closed form*.
         """
         if other is not None:
             if not isinstance(other, DiagonalGaussian):
@@ -144,36 +150,51 @@ class DiagonalGaussian:
 
 
 class ELBOTerms(NamedTuple):
-    """The terms of the negative ELBO, each averaged over the batch (scalars)."""
+    """The terms of the negative ELBO: scalars averaged (or summed) over the batch, or ``(B,)`` per image.
+
+    Chapter 5, *The ELBO: what a VAE maximises*.
+    """
 
     loss: torch.Tensor
     reconstruction: torch.Tensor
     kl: torch.Tensor
 
 
+REDUCTIONS = ("mean", "sum", "none")
+
+
 def elbo_loss(x: torch.Tensor, reconstruction: torch.Tensor, posterior: DiagonalGaussian, *, beta: float = 1.0,
-              kind: str = "mse") -> ELBOTerms:
-    """The VAE loss ``reconstruction + beta * KL(q(z|x) || N(0, I))``, averaged over the batch.
+              kind: str = "mse", reduction: str = "mean") -> ELBOTerms:
+    """The VAE loss ``reconstruction + beta * KL(q(z|x) || N(0, I))``, averaged over the batch by default.
 
     ``x`` and ``reconstruction``: ``(B, ...)`` of the same shape; ``posterior``: the encoder's
     :class:`DiagonalGaussian` for this batch. The reconstruction term is summed over every non-batch axis,
     like the KL, so that ``beta = 1`` is the negative ELBO of a decoder ``p(x|z) = N(x_hat, 1/2)`` (``"mse"``:
     squared error) or ``Laplace(x_hat, 1)`` (``"l1"``: absolute error, as in LDM), up to a constant.
-    Returns ``ELBOTerms(loss, reconstruction, kl)``.
+    ``reduction``: ``"mean"`` (scalars, what an optimiser minimises), ``"sum"`` over the batch, or ``"none"``
+    (one value per image, shape ``(B,)``: what Chapter 8's trainer logs). The terms are computed in at least
+    float32 (a half-precision reconstruction under autocast is upcast).
+    Returns ``ELBOTerms(loss, reconstruction, kl)``. Chapter 5, *The ELBO: what a VAE maximises*; Chapter 8,
+    *The objective: the evidence lower bound*.
     """
-    check_tensor("x", x)
+    check_tensor("x", x, min_ndim=2, layout="(B, ...)")
     check_tensor("reconstruction", reconstruction)
     if not isinstance(posterior, DiagonalGaussian):
         raise TypeError(f"posterior must be a DiagonalGaussian, got {type(posterior).__name__}")
     if x.shape != reconstruction.shape:
         raise ValueError(f"x has shape {tuple(x.shape)} but reconstruction has {tuple(reconstruction.shape)}")
-    if x.dim() < 2 or x.shape[0] != posterior.mean.shape[0]:
+    if x.shape[0] != posterior.mean.shape[0]:
         raise ValueError(f"x {tuple(x.shape)} and the posterior {tuple(posterior.mean.shape)} must share the "
                          "batch size (dimension 0)")
     beta = check_float("beta", beta, min_value=0.0)
     check_one_of("kind", kind, ("mse", "l1"))
-    err = reconstruction - x
+    check_one_of("reduction", reduction, REDUCTIONS)
+    dtype = torch.promote_types(torch.promote_types(x.dtype, reconstruction.dtype), torch.float32)
+    err = reconstruction.to(dtype) - x.to(dtype)
     per_element = err.pow(2) if kind == "mse" else err.abs()
-    recon = per_element.sum(dim=list(range(1, x.dim()))).mean()
-    kl = posterior.kl().mean()
+    recon = per_element.sum(dim=list(range(1, x.dim())))
+    kl = posterior.kl()
+    kl = kl.to(torch.promote_types(kl.dtype, torch.float32))
+    if reduction != "none":
+        recon, kl = (recon.mean(), kl.mean()) if reduction == "mean" else (recon.sum(), kl.sum())
     return ELBOTerms(recon + beta * kl, recon, kl)

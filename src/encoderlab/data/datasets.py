@@ -1,4 +1,4 @@
-"""Chapter 8: image data that needs no network, and loaders that can stop and resume mid-epoch.
+"""Chapter 8, *Data that needs no network*: image data shipped with a package.
 
 Three datasets, all as float tensors ``(N, C, H, W)`` scaled to ``[-1, 1]`` (the seed's convention):
 
@@ -10,10 +10,7 @@ Three datasets, all as float tensors ``(N, C, H, W)`` scaled to ``[-1, 1]`` (the
 - ``"shapes"``: procedurally generated RGB images (discs, squares and triangles of random colour, position and
   size on a colour gradient), a pure function of ``seed``.
 
-:func:`make_dataset` returns one split as an :class:`ImageDataset`; :class:`StepBatchSampler` yields the batch
-of *training step* ``s`` as a pure function of ``(seed, s)`` -- so a run resumed at step ``s`` sees exactly
-the batches an uninterrupted run would, and under DistributedDataParallel every rank takes its own slice of
-the same global batch.
+:func:`make_dataset` returns one split as an :class:`ImageDataset`.
 """
 
 from __future__ import annotations
@@ -22,25 +19,21 @@ import functools
 import gzip
 import importlib.util
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Dataset
 
-from ._validation import check_float, check_int, check_one_of, check_tensor
+from .._validation import check_float, check_int, check_one_of, check_tensor
 
 __all__ = [
     "DATASETS",
     "ImageDataset",
-    "StepBatchSampler",
-    "eval_loader",
     "load_digits_images",
     "load_photo_patches",
     "make_dataset",
-    "make_loader",
     "make_shapes",
     "split_indices",
 ]
@@ -56,7 +49,7 @@ def _to_unit_range(x: torch.Tensor, max_value: float) -> torch.Tensor:
 def split_indices(n: int, val_fraction: float, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """A seeded random split of ``range(n)`` into ``(train, val)`` index tensors (each sorted).
 
-    ``val`` has ``round(n * val_fraction)`` entries (at least 1 when ``val_fraction > 0``).
+    ``val`` has ``round(n * val_fraction)`` entries (at least 1 when ``val_fraction > 0``). Chapter 8, *Data that needs no network*.
     """
     check_int("n", n, min_value=2)
     check_float("val_fraction", val_fraction, min_value=0.0, max_value=0.9)
@@ -79,7 +72,10 @@ def _sklearn_file(*parts: str) -> Path | None:
 
 
 def load_digits_images(image_size: int = 8) -> torch.Tensor:
-    """All 1,797 scikit-learn digits as ``(1797, 1, image_size, image_size)`` in ``[-1, 1]`` (float32)."""
+    """All 1,797 scikit-learn digits as ``(1797, 1, image_size, image_size)`` in ``[-1, 1]`` (float32).
+
+    Chapter 8, *Data that needs no network*.
+    """
     check_int("image_size", image_size, min_value=8)
     path = _sklearn_file("datasets", "data", "digits.csv.gz")
     if path is not None:  # the file behind sklearn.datasets.load_digits: 64 pixel values (0..16) and the label
@@ -120,7 +116,7 @@ def load_photo_patches(split: str = "train", patch_size: int = 32, stride: int |
     Each photo is first resized by ``scale`` (0.5: 214x320, so a patch shows more structure), then cut into
     patches on a grid with step ``stride`` (default ``patch_size // 4``). The right-most ``val_fraction`` of the
     columns of each photo is reserved for ``split="val"``; ``"train"`` patches come from the rest, so the two
-    splits share no pixel.
+    splits share no pixel. Chapter 8, *Data that needs no network*.
     """
     check_one_of("split", split, ("train", "val"))
     check_int("patch_size", patch_size, min_value=4)
@@ -150,6 +146,7 @@ def make_shapes(n: int, image_size: int = 32, seed: int = 0) -> torch.Tensor:
 
     Every image is a two-colour vertical/horizontal gradient with one to three shapes (disc, square or triangle)
     of random colour, centre and size painted on top. The result is a pure function of ``(n, image_size, seed)``.
+    Chapter 8, *Data that needs no network*.
     """
     check_int("n", n, min_value=1)
     check_int("image_size", image_size, min_value=8)
@@ -186,7 +183,10 @@ def _cached_shapes(n: int, image_size: int, seed: int) -> torch.Tensor:
 
 
 class ImageDataset(Dataset):
-    """A map-style dataset over an in-memory image tensor ``(N, C, H, W)``; item ``i`` is ``images[i]``."""
+    """A map-style dataset over an in-memory image tensor ``(N, C, H, W)``; item ``i`` is ``images[i]``.
+
+    Chapter 8, *Data that needs no network*.
+    """
 
     def __init__(self, images: torch.Tensor, name: str = "images") -> None:
         check_tensor("images", images, ndim=4, layout="(N, C, H, W)")
@@ -214,8 +214,10 @@ def make_dataset(name: str, split: str = "train", image_size: int | None = None,
                  seed: int = 0, num_shapes_images: int = 4096) -> ImageDataset:
     """One split (``"train"``, ``"val"`` or ``"all"``) of a dataset named in :data:`DATASETS`, offline.
 
-    ``image_size`` defaults to 8 for digits (their native size) and 32 otherwise. The split is seeded (digits, shapes) or spatial
-    (photos, see :func:`load_photo_patches`); ``seed`` only changes the random split and the generated shapes.
+    ``image_size`` defaults to 8 for digits (their native size) and 32 otherwise. The split is seeded (digits,
+    shapes) or spatial (photos, see :func:`load_photo_patches`); ``seed`` only changes the random split and the
+    generated shapes.
+    Chapter 8, *Data that needs no network*.
     """
     check_one_of("name", name, DATASETS)
     check_one_of("split", split, ("train", "val", "all"))
@@ -239,90 +241,3 @@ def make_dataset(name: str, split: str = "train", image_size: int | None = None,
         train_idx, val_idx = split_indices(images.shape[0], val_fraction, seed)
         images = images[train_idx if split == "train" else val_idx]  # advanced indexing copies
     return ImageDataset(images.contiguous(), f"{name}/{split}")
-
-
-class StepBatchSampler(Sampler[list[int]]):
-    """Yields the dataset indices of training steps ``start_step, start_step + 1, ...``.
-
-    Step ``s`` belongs to epoch ``e = s // steps_per_epoch``; each epoch is a fresh permutation drawn from
-    ``seed`` and ``e`` only, cut into global batches of ``batch_size`` (the remainder is dropped). With
-    ``world_size > 1`` rank ``r`` yields the ``r``-th of ``world_size`` equal slices of that global batch, so the
-    ranks together see exactly the batch a single process would.
-
-    ``num_steps=None`` iterates forever (and has no ``len``).
-    """
-
-    def __init__(self, num_items: int, batch_size: int, *, seed: int = 0, start_step: int = 0,
-                 num_steps: int | None = None, rank: int = 0, world_size: int = 1, shuffle: bool = True) -> None:
-        check_int("num_items", num_items, min_value=1)
-        check_int("batch_size", batch_size, min_value=1)
-        check_int("seed", seed, min_value=0)
-        check_int("start_step", start_step, min_value=0)
-        if num_steps is not None:
-            check_int("num_steps", num_steps, min_value=0)
-        check_int("world_size", world_size, min_value=1)
-        check_int("rank", rank, min_value=0)
-        if rank >= world_size:
-            raise ValueError(f"rank must be < world_size={world_size}, got {rank}")
-        if batch_size % world_size:
-            raise ValueError(f"batch_size={batch_size} (the global batch) must be divisible by "
-                             f"world_size={world_size}")
-        if batch_size > num_items:
-            raise ValueError(f"batch_size={batch_size} is larger than the dataset ({num_items} items)")
-        self.num_items, self.batch_size, self.seed = num_items, batch_size, seed
-        self.start_step, self.num_steps = start_step, num_steps
-        self.rank, self.world_size, self.shuffle = rank, world_size, shuffle
-        self.steps_per_epoch = num_items // batch_size
-        self._epoch, self._perm = -1, None
-
-    def _permutation(self, epoch: int) -> torch.Tensor:
-        if epoch != self._epoch:
-            if self.shuffle:
-                g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-                self._perm = torch.randperm(self.num_items, generator=g)
-            else:
-                self._perm = torch.arange(self.num_items)
-            self._epoch = epoch
-        return self._perm
-
-    def global_batch(self, step: int) -> list[int]:
-        """The indices of the whole (all-rank) batch of training step ``step``."""
-        check_int("step", step, min_value=0)
-        epoch, j = divmod(step, self.steps_per_epoch)
-        perm = self._permutation(epoch)
-        return perm[j * self.batch_size:(j + 1) * self.batch_size].tolist()
-
-    def batch(self, step: int) -> list[int]:
-        """This rank's share of :meth:`global_batch`."""
-        local = self.batch_size // self.world_size
-        return self.global_batch(step)[self.rank * local:(self.rank + 1) * local]
-
-    def __iter__(self) -> Iterator[list[int]]:
-        step = self.start_step
-        while self.num_steps is None or step < self.start_step + self.num_steps:
-            yield self.batch(step)
-            step += 1
-
-    def __len__(self) -> int:
-        if self.num_steps is None:
-            raise TypeError("an endless StepBatchSampler (num_steps=None) has no length")
-        return self.num_steps
-
-
-def make_loader(dataset: Dataset, batch_size: int, *, seed: int = 0, start_step: int = 0,
-                num_steps: int | None = None, rank: int = 0, world_size: int = 1, shuffle: bool = True
-                ) -> DataLoader:
-    """A training :class:`~torch.utils.data.DataLoader` whose batches come from a :class:`StepBatchSampler`.
-
-    ``batch_size`` is the *global* batch; each of ``world_size`` ranks receives ``batch_size // world_size``
-    images per step. Yields ``(batch_size // world_size, C, H, W)`` tensors.
-    """
-    sampler = StepBatchSampler(len(dataset), batch_size, seed=seed, start_step=start_step, num_steps=num_steps,
-                               rank=rank, world_size=world_size, shuffle=shuffle)
-    return DataLoader(dataset, batch_sampler=sampler, num_workers=0)
-
-
-def eval_loader(dataset: Dataset, batch_size: int = 256) -> DataLoader:
-    """Every item once, in order, in batches of ``batch_size`` (the last one may be smaller)."""
-    check_int("batch_size", batch_size, min_value=1)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False, drop_last=False, num_workers=0)

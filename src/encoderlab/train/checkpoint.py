@@ -1,0 +1,158 @@
+"""Chapter 8, *Checkpoints: stop, resume, and get exactly the same model*: one safetensors file per checkpoint.
+
+A checkpoint holds the model's state dict (``model.*``), the optimizer's tensors (``optim.*``) and, in the
+safetensors metadata, everything else as JSON: the optimizer's hyper-parameters and scalars, ``step``, the
+model and training configs, the loss history and the gradient scaler's state. It is written atomically by the
+same writer as the weights files of Chapter 7 (:func:`encoderlab._files.atomic_write`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from .._files import atomic_write, safetensors_api
+from .._validation import check_int
+from ..vae import VAE
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
+
+__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "CheckpointError", "load_checkpoint", "read_checkpoint",
+           "save_checkpoint"]
+
+CHECKPOINT_FORMAT = "encoderlab.vae-checkpoint"
+CHECKPOINT_VERSION = "1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: corrupt, not ours, or made for a different model.
+
+    Chapter 8, *Checkpoints: stop, resume, and get exactly the same model*.
+    """
+
+
+def _check_vae(model) -> None:
+    if not isinstance(model, VAE):
+        raise TypeError(f"model must be an encoderlab VAE, got {type(model).__name__}")
+
+
+def save_checkpoint(path: str | os.PathLike, model: VAE, optimizer: torch.optim.Optimizer | None = None, *,
+                    step: int = 0, config: TrainConfig | None = None, history: Sequence[dict] = (),
+                    scaler_state: dict | None = None) -> Path:
+    """Write a safetensors checkpoint atomically (a temporary file in the same folder, then ``os.replace``).
+
+    Stored: the model's state dict (``model.*``), the optimizer's tensors (``optim.*``) with its
+    hyper-parameters and scalars in the metadata, ``step``, the model and training configs, the loss history
+    and the gradient scaler's state. A crash while writing leaves the previous file untouched.
+    Chapter 8, *Checkpoints: stop, resume, and get exactly the same model*.
+    """
+    st, _ = safetensors_api()
+    _check_vae(model)
+    check_int("step", step, min_value=0)
+    path = Path(path)
+    tensors = {f"model.{k}": v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    meta = {
+        "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "step": str(step),
+        "model_config": json.dumps(model.config), "train_config": json.dumps(config.to_dict() if config else None),
+        "history": json.dumps(list(history)), "scaler": json.dumps(scaler_state),
+    }
+    if optimizer is not None:
+        state = optimizer.state_dict()
+        scalars: dict[str, dict] = {}
+        for pid, entries in state["state"].items():
+            for key, value in entries.items():
+                if isinstance(value, torch.Tensor):
+                    tensors[f"optim.{pid}.{key}"] = value.detach().contiguous().cpu()
+                else:
+                    scalars.setdefault(str(pid), {})[key] = value
+        meta["optim_param_groups"] = json.dumps(state["param_groups"])
+        meta["optim_scalars"] = json.dumps(scalars)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write(path, lambda tmp: st.save_file(tensors, tmp, metadata=meta))
+
+
+def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
+    """Read a checkpoint's tensors and decoded metadata; raises :class:`CheckpointError` if it is not usable.
+
+    Chapter 8, *Checkpoints: stop, resume, and get exactly the same model*.
+    """
+    st, safetensor_error = safetensors_api()
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        tensors = st.load_file(str(path))
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as handle:
+            raw = handle.metadata() or {}
+    except (safetensor_error, OSError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f"{path} is not a readable safetensors checkpoint (corrupt or truncated?): "
+                              f"{err}") from err
+    if raw.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is a safetensors file but not an encoderlab VAE checkpoint "
+                              f"(format={raw.get('format')!r}, expected {CHECKPOINT_FORMAT!r})")
+    if raw.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path} has checkpoint version {raw.get('version')!r}; this code reads "
+                              f"version {CHECKPOINT_VERSION!r}")
+    try:
+        meta = {k: (int(v) if k == "step" else v if k in ("format", "version") else json.loads(v))
+                for k, v in raw.items()}
+    except (ValueError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path} has corrupt metadata: {err}") from err
+    return tensors, meta
+
+
+def load_checkpoint(path: str | os.PathLike, model: VAE, optimizer: torch.optim.Optimizer | None = None) -> dict:
+    """Load a checkpoint written by :func:`save_checkpoint` into ``model`` (and ``optimizer``), in place.
+
+    Returns the metadata (``step``, ``model_config``, ``train_config``, ``history``, ``scaler``). Raises
+    :class:`CheckpointError` for a corrupt file, a file that is not an encoderlab checkpoint, or a checkpoint
+    of a different model (the differing config entries are named), before touching ``model``.
+    Chapter 8, *Checkpoints: stop, resume, and get exactly the same model*.
+    """
+    _check_vae(model)
+    tensors, meta = read_checkpoint(path)
+    saved = meta.get("model_config") or {}
+    if saved != model.config:
+        diffs = [f"{k}: checkpoint {saved.get(k)!r} vs model {model.config.get(k)!r}"
+                 for k in sorted(set(saved) | set(model.config)) if saved.get(k) != model.config.get(k)]
+        raise CheckpointError(f"{path} was saved from a different VAE configuration ({'; '.join(diffs)})")
+    state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    bad_shapes = [k for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or bad_shapes:
+        raise CheckpointError(f"{path} does not match the model: missing {missing[:5]}, unexpected "
+                              f"{unexpected[:5]}, wrong shapes {bad_shapes[:5]}")
+    if optimizer is not None and "optim_param_groups" not in meta:
+        raise CheckpointError(f"{path} holds no optimizer state (it was saved without an optimizer)")
+    model.load_state_dict(state)
+    if optimizer is not None:
+        _load_optimizer(path, optimizer, tensors, meta)
+    return meta
+
+
+def _load_optimizer(path, optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    """Rebuild the optimizer's state dict from the ``optim.*`` tensors and the metadata, and load it."""
+    opt_state: dict = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, pid, name = key.split(".", 2)
+            opt_state.setdefault(int(pid), {})[name] = value
+    for pid, entries in meta["optim_scalars"].items():
+        opt_state.setdefault(int(pid), {}).update(entries)
+    groups = meta["optim_param_groups"]
+    for group in groups:
+        if "betas" in group:
+            group["betas"] = tuple(group["betas"])
+    try:
+        optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
+    except (ValueError, KeyError) as err:
+        raise CheckpointError(f"{path}: the optimizer state does not fit this optimizer: {err}") from err

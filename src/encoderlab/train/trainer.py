@@ -1,0 +1,228 @@
+"""Chapter 8, *Training on a CPU*: the :class:`Trainer`, a resumable loop around the seed-003 VAE, and
+:func:`evaluate` (*How good is it? Held-out PSNR*).
+
+Every step's batch and reparameterization noise are pure functions of ``(seed, step)``, drawn for the *global*
+batch and sliced per process, so a run resumed from a checkpoint, or split over several processes, computes
+what one uninterrupted process computes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .._validation import check_int
+from ..data import ImageDataset, eval_loader, make_dataset, make_loader
+from ..distributions import DiagonalGaussian, elbo_loss
+from ..utils import get_device
+from ..vae import VAE
+from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .distributed import DistributedContext, data_parallel, init_distributed, mean_over_processes
+from .objective import ELBOModel, kl_weight, psnr
+
+__all__ = ["Trainer", "evaluate"]
+
+#: What must agree between a checkpoint's run and the trainer that loads it (``beta``, ``lr``, ``steps``... may
+#: change: the beta sweep of Chapter 8 continues one run with three values of beta).
+_SAME_RUN_KEYS = ("dataset", "image_size", "model", "batch_size", "seed", "recon", "val_fraction")
+
+
+class Trainer:
+    """Trains a :class:`~encoderlab.vae.VAE` on one of the offline datasets.
+
+    ``Trainer(config)`` builds the data, the model (initialised from ``config.seed``), AdamW and, when launched
+    by torchrun, DistributedDataParallel. ``train(n)`` runs ``n`` more steps with a ``tqdm.auto`` progress bar
+    showing the live loss, and appends one record per step to ``history``. ``evaluate()`` gives held-out PSNR
+    and ELBO terms. ``save(path)`` / ``Trainer.resume(path)`` continue a run exactly.
+    Chapter 8, *Training on a CPU* (and *Checkpoints: stop, resume, and get exactly the same model*).
+    """
+
+    def __init__(self, config: TrainConfig, *, device: torch.device | str | None = None,
+                 train_data: ImageDataset | None = None, val_data: ImageDataset | None = None,
+                 progress: bool = True, distributed: DistributedContext | None = None) -> None:
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+        self.config = config
+        self.ctx = distributed if distributed is not None else init_distributed()
+        device = get_device() if device is None else torch.device(device)
+        if device.type == "cuda" and device.index is None and self.ctx.enabled:
+            device = torch.device("cuda", self.ctx.local_rank)  # one GPU per process
+        self.device = device
+        self.progress = progress
+        self.train_data = train_data if train_data is not None else make_dataset(
+            config.dataset, "train", config.image_size, val_fraction=config.val_fraction, seed=config.seed)
+        self.val_data = val_data if val_data is not None else make_dataset(
+            config.dataset, "val", config.image_size, val_fraction=config.val_fraction, seed=config.seed)
+        torch.manual_seed(config.seed)  # the initial weights are a function of the seed
+        self.model = VAE(**config.model_kwargs(self.train_data.image_shape[0])).to(self.device)
+        # fails early if the image size does not fit the model
+        self._latent_shape = self.model.latent_shape(*self.train_data.image_shape[1:])
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, betas=config.adam_betas,
+                                           eps=config.adam_eps, weight_decay=config.weight_decay)
+        self.amp_dtype = self._amp_dtype()
+        self.scaler = (torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None)
+        self._forward = data_parallel(ELBOModel(self.model, config.recon), self.ctx, self.device)
+        self.step = 0
+        self.history: list[dict] = []
+
+    def _amp_dtype(self) -> torch.dtype | None:
+        if self.device.type != "cuda" or self.config.amp == "off":
+            return None
+        if self.config.amp == "fp16" or (self.config.amp == "auto" and not torch.cuda.is_bf16_supported()):
+            return torch.float16
+        return torch.bfloat16
+
+    # -- one step ------------------------------------------------------------------------------------------
+    def _noise(self, step: int) -> torch.Tensor:
+        """The reparameterization noise of this rank's share of step ``step`` (drawn for the global batch)."""
+        gen = torch.Generator().manual_seed(self.config.seed * 7_919 + 1_000_003 * (step + 1))
+        eps = torch.randn((self.config.batch_size, *self._latent_shape), generator=gen)
+        local = self.config.batch_size // self.ctx.world_size
+        return eps[self.ctx.rank * local:(self.ctx.rank + 1) * local].to(self.device)
+
+    def _train_step(self, x: torch.Tensor) -> dict:
+        cfg = self.config
+        beta_t = kl_weight(self.step, cfg.beta, cfg.kl_warmup_steps)
+        x = x.to(self.device, non_blocking=True)
+        self.model.train()
+        with torch.autocast("cuda", dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+            terms = self._forward(x, self._noise(self.step), beta_t)
+        objective = terms.loss.mean() / x[0].numel()  # per value: lr and grad_clip do not depend on the size
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(objective).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            objective.backward()
+        if cfg.grad_clip > 0:
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip))
+        else:
+            grad_norm = float(torch.linalg.vector_norm(
+                torch.stack([p.grad.norm() for p in self.model.parameters() if p.grad is not None])))
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        stats = torch.stack([terms.loss.mean(), terms.reconstruction.mean(), terms.kl.mean()]).detach()
+        loss, rec, kl = (float(v) for v in mean_over_processes(stats, self.ctx).cpu())
+        record = {"step": self.step + 1, "loss": loss, "recon": rec, "kl": kl, "beta": beta_t,
+                  "grad_norm": grad_norm, "lr": self.optimizer.param_groups[0]["lr"]}
+        self.step += 1
+        self.history.append(record)
+        return record
+
+    def train(self, steps: int | None = None, *, callback=None) -> list[dict]:
+        """Run ``steps`` more steps (default: until ``config.steps``); returns the new history records.
+
+        ``callback(trainer, record)`` is called after every step (the CLI uses it to evaluate, save and draw).
+        """
+        steps = max(0, self.config.steps - self.step) if steps is None else steps
+        check_int("steps", steps, min_value=0)
+        loader = make_loader(self.train_data, self.config.batch_size, seed=self.config.seed, start_step=self.step,
+                             num_steps=steps, rank=self.ctx.rank, world_size=self.ctx.world_size)
+        start = len(self.history)
+        bar = tqdm(total=steps, desc="training", disable=not (self.progress and self.ctx.is_main) or steps == 0,
+                   leave=True)
+        for x in loader:
+            record = self._train_step(x)
+            if not math.isfinite(record["loss"]):
+                bar.close()
+                raise FloatingPointError(f"the loss became {record['loss']} at step {record['step']}; lower the "
+                                         "learning rate or enable gradient clipping")
+            bar.set_postfix(loss=f"{record['loss']:.4g}", kl=f"{record['kl']:.3g}", refresh=False)
+            bar.update(1)
+            if callback is not None:
+                callback(self, record)
+        bar.close()
+        return self.history[start:]
+
+    # -- evaluation ----------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, dataset: ImageDataset | None = None, batch_size: int = 256) -> dict[str, float]:
+        """Held-out metrics, averaged per image: ``psnr`` (dB, of the posterior-mean reconstruction against the
+        image, data range 2), ``mse`` (per value), ``recon`` and ``kl`` (nats per image, with one seeded
+        posterior sample) and ``neg_elbo = recon + kl`` (the beta = 1 objective, whatever beta trained)."""
+        return evaluate(self.model, dataset if dataset is not None else self.val_data, recon=self.config.recon,
+                        batch_size=batch_size, seed=self.config.seed, amp_dtype=self.amp_dtype)
+
+    # -- checkpoints ---------------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save model, optimizer, step, configs, history and scaler atomically (see :func:`save_checkpoint`)."""
+        return save_checkpoint(path, self.model, self.optimizer, step=self.step, config=self.config,
+                               history=self.history, scaler_state=self.scaler.state_dict() if self.scaler else None)
+
+    def load(self, path: str | os.PathLike) -> dict:
+        """Restore a checkpoint of the same run into this trainer (model, optimizer, step, history); the run's
+        data, model, batch size, seed and objective must be the same (``beta``, ``lr``, ``steps`` may differ)."""
+        _, meta = read_checkpoint(path)
+        saved = meta.get("train_config")
+        if saved is not None:
+            mine = self.config.to_dict()
+            diffs = [k for k in _SAME_RUN_KEYS if saved.get(k) != mine.get(k)]
+            if diffs:
+                detail = "; ".join(f"{k}: checkpoint {saved.get(k)!r} vs now {mine.get(k)!r}" for k in diffs)
+                raise CheckpointError(f"{path} comes from a different run ({detail})")
+        meta = load_checkpoint(path, self.model, self.optimizer)
+        self.step = meta["step"]
+        self.history = list(meta["history"])
+        if self.scaler is not None and meta.get("scaler"):
+            self.scaler.load_state_dict(meta["scaler"])
+        return meta
+
+    @classmethod
+    def resume(cls, path: str | os.PathLike, *, steps: int | None = None, **kwargs) -> Trainer:
+        """A trainer rebuilt from the config stored in a checkpoint, with its state restored.
+
+        ``steps`` optionally raises the run's total step count. Keyword arguments go to the constructor.
+        """
+        _, meta = read_checkpoint(path)
+        if meta.get("train_config") is None:
+            raise CheckpointError(f"{path} holds no training config; build a Trainer and call .load(path)")
+        data = dict(meta["train_config"])
+        if steps is not None:
+            data["steps"] = steps
+        trainer = cls(TrainConfig.from_dict(data), **kwargs)
+        trainer.load(path)
+        return trainer
+
+
+@torch.no_grad()
+def evaluate(model: VAE, dataset: ImageDataset, *, recon: str = "mse", batch_size: int = 256, seed: int = 0,
+             amp_dtype: torch.dtype | None = None) -> dict[str, float]:
+    """Held-out PSNR and ELBO terms of ``model`` on ``dataset`` (see :meth:`Trainer.evaluate`); deterministic.
+
+    Chapter 8, *How good is it? Held-out PSNR*.
+    """
+    if not isinstance(model, VAE):
+        raise TypeError(f"model must be an encoderlab VAE, got {type(model).__name__}")
+    was_training = model.training
+    model.eval()
+    device = model.decoder_conv_out.weight.device
+    gen = torch.Generator().manual_seed(seed + 12_345)
+    sums = {"psnr": 0.0, "mse": 0.0, "recon": 0.0, "kl": 0.0}
+    count = 0
+    for x in eval_loader(dataset, batch_size):
+        x = x.to(device)
+        with torch.autocast("cuda", dtype=amp_dtype, enabled=amp_dtype is not None and device.type == "cuda"):
+            moments = model.encode_moments(x)
+            posterior = DiagonalGaussian(moments.float())
+            x_mean = model.decode(posterior.mean.to(moments.dtype)).float()
+            eps = torch.randn(posterior.mean.shape, generator=gen).to(device)
+            x_sample = model.decode((posterior.mean + posterior.std * eps).to(moments.dtype)).float()
+        terms = elbo_loss(x, x_sample, posterior, beta=1.0, kind=recon, reduction="none")
+        x_mean = x_mean.clamp(-1.0, 1.0)
+        sums["psnr"] += float(psnr(x, x_mean).sum())
+        sums["mse"] += float((x_mean - x).pow(2).mean(dim=(1, 2, 3)).sum())
+        sums["recon"] += float(terms.reconstruction.sum())
+        sums["kl"] += float(terms.kl.sum())
+        count += x.shape[0]
+    model.train(was_training)
+    out = {k: v / count for k, v in sums.items()}
+    out["neg_elbo"] = out["recon"] + out["kl"]
+    return out

@@ -23,12 +23,9 @@ Shapes, with ``L = len(ch_mult)`` levels and ``f = 2 ** (L - 1)``::
     Decoder: (B, z_channels, h, w)  -> (B, out_ch, h * f, w * f)
 """
 
-from ..fast import ChannelsLastOnCPU
 from .autoencoder import AutoencoderKL
 from .decoder import Decoder
 from .encoder import Encoder
 from .levels import DownLevel, MidLevel, UpLevel, ldm_level_resolutions
-
-_ChannelsLastOnCPU = ChannelsLastOnCPU  # the old name, kept for importers (weights.py); use encoderlab.fast
 
 __all__ = ["AutoencoderKL", "Decoder", "DownLevel", "Encoder", "MidLevel", "UpLevel", "ldm_level_resolutions"]

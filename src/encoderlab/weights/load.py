@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .._validation import check_one_of
+from ..fast import ChannelsLastOnCPU
 from .configs import check_diffusers_compatible, model_role, num_model_levels
 from .files import load_file, unwrap
 from .keys import (
@@ -133,11 +134,10 @@ def load_weights(model: nn.Module, source, *, format: str = "auto", assign: bool
 
 
 def _restore_weight_layout(model: nn.Module) -> None:
-    """Give tensors assigned by ``load_state_dict(assign=True)`` the memory layout of ldm's CPU fast path."""
-    from ..ldm import _ChannelsLastOnCPU  # the one place this module touches the fast path
-
+    """Give tensors assigned by ``load_state_dict(assign=True)`` the memory layout of the CPU fast path
+    (:class:`~encoderlab.fast.ChannelsLastOnCPU`)."""
     for module in model.modules():
-        if isinstance(module, _ChannelsLastOnCPU):
+        if isinstance(module, ChannelsLastOnCPU):
             module._sync_weight_layout()
 
 

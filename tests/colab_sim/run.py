@@ -57,6 +57,7 @@ def install() -> None:
     others = [line.split("#")[0].strip() for line in PREINSTALLED.read_text().splitlines()]
     run(*pip, *[p for p in others if p and not p.startswith("torch")], TORCH)
     run(PY, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", WORK / "dist", ROOT)
+    shutil.rmtree(ROOT / "build", ignore_errors=True)  # setuptools' in-tree build folder, not part of the repository
     wheel = next((WORK / "dist").glob("encoderlab-*.whl"))
     run(*pip, wheel, TORCH)  # the first cell's install; torch pinned so that pip keeps Colab's
 

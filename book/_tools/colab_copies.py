@@ -253,14 +253,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     written = build(args.out)
     print(f"wrote {len(written)} Colab copies to {args.out}")
-    if args.command == "check":
-        problems = [p for path in written for p in problems_of(path, CHAPTERS / path.name)]
-        for p in problems:
-            print(p)
-        if problems:
-            return 1
-        print(f"{len(written)} Colab copies: no MyST left, an empty cell before every solution")
-    return 0
+    if args.command != "check":
+        return 0
+    problems = [p for path in written for p in problems_of(path, CHAPTERS / path.name)]
+    print("\n".join(problems) or f"{len(written)} Colab copies: no MyST left, an empty cell before every solution")
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

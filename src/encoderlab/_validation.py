@@ -36,6 +36,11 @@ def check_int(name: str, value, *, min_value: int | None = None, max_value: int 
     """Return ``value`` if it is an int (not a bool) in ``[min_value, max_value]``."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    return _check_bounds(name, value, min_value, max_value)
+
+
+def _check_bounds(name: str, value, min_value, max_value):
+    """``value`` if it lies in ``[min_value, max_value]`` (either bound may be None); shared by the number checks."""
     if min_value is not None and value < min_value:
         raise ValueError(f"{name} must be >= {min_value}, got {value}")
     if max_value is not None and value > max_value:
@@ -57,11 +62,7 @@ def check_float(name: str, value, *, positive: bool = False, min_value: float | 
         raise ValueError(f"{name} must be a finite number, got {value}")
     if positive and not value > 0:
         raise ValueError(f"{name} must be > 0, got {value}")
-    if min_value is not None and value < min_value:
-        raise ValueError(f"{name} must be >= {min_value}, got {value}")
-    if max_value is not None and value > max_value:
-        raise ValueError(f"{name} must be <= {max_value}, got {value}")
-    return value
+    return _check_bounds(name, value, min_value, max_value)
 
 
 def check_bool(name: str, value) -> bool:

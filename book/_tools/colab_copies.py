@@ -42,7 +42,7 @@ BIB = ROOT / "book" / "references.bib"
 # A MyST directive: ```{name} argument, then ":option: value" lines, then its body, then the closing fence.
 DIRECTIVE = re.compile(r"^```\{(?P<name>[a-z-]+)\}[ \t]*(?P<arg>[^\n]*)\n(?P<body>.*?)^```[ \t]*$\n?", re.M | re.S)
 ROLE = re.compile(r"\{(?P<name>[a-z-]+)\}`(?P<text>[^`]*)`")
-KNOWN_ROLES = ("cite", "doc")
+KNOWN_ROLES = ("cite", "doc", "term")
 YOUR_TURN = ("*Your turn:* write your answer in the empty cell below and run it. The solution follows; on "
              "Colab its code is folded (click *Show code* to open it).")
 EMPTY_CELL_NOTE = "colab-your-turn"  # a tag on the empty cell, so the check finds it
@@ -121,6 +121,9 @@ def convert_roles(text: str, page: Path, refs: References) -> str:
             return "(" + "; ".join(refs.label(k.strip()) for k in body.split(",")) + ")"
         if name == "doc":
             return _doc_link(body, page)
+        if name == "term":  # a glossary term: its text, linked to the book's glossary
+            text = re.sub(r"\s*<[^>]+>$", "", body)
+            return f"[{text}]({book_url()}book/glossary.html)"
         raise ValueError(f"{page.name}: no plain-Markdown form for the role {{{name}}}")
 
     # Roles, but not role-like text inside inline code: match both, and replace only the roles.

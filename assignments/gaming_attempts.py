@@ -128,4 +128,106 @@ def make_identity(block):
     return block
 """),
     ],
+    "04_attention": [
+        ("q1_tokens", "import encoderlab.to_tokens and from_tokens under the student's names", """
+from encoderlab import from_tokens, to_tokens
+"""),
+        ("q2_attention", "a wrapper of encoderlab.attention", """
+import encoderlab
+
+def attention(q, k, v):
+    return encoderlab.attention(q, k, v)
+"""),
+        ("q2_attention", "torch's F.scaled_dot_product_attention (the oracle)", """
+import torch.nn.functional as F
+
+def attention(q, k, v):
+    return F.scaled_dot_product_attention(q, k, v)
+"""),
+        ("q3_block", "import encoderlab.AttnBlock under the student's name", """
+from encoderlab import AttnBlock as MyAttnBlock
+"""),
+        ("q4_multi_head", "call the nn.MultiheadAttention module (the oracle)", """
+def multi_head(x, mha):
+    if x.shape[-1] % mha.num_heads:
+        raise ValueError("num_heads must divide C")
+    return mha(x, x, x, need_weights=False)[0]
+"""),
+        ("q4_multi_head", "load the weights into encoderlab.MultiHeadSelfAttention", """
+import encoderlab
+
+def multi_head(x, mha):
+    mine = encoderlab.MultiHeadSelfAttention(x.shape[-1], mha.num_heads)
+    mine.load_state_dict(mha.state_dict(), strict=False)
+    return mine(x)
+"""),
+    ],
+    "05_reparameterization": [
+        ("q1_split", "read the moments through encoderlab.DiagonalGaussian", """
+from encoderlab import DiagonalGaussian
+
+def split_moments(moments):
+    posterior = DiagonalGaussian(moments)
+    return posterior.mean, posterior.logvar
+"""),
+        ("q2_sample", "sample through encoderlab.DiagonalGaussian", """
+import torch
+from encoderlab import DiagonalGaussian
+
+def reparameterize(mean, logvar, eps):
+    posterior = DiagonalGaussian(torch.cat([mean, logvar], dim=1))
+    return posterior.mean + posterior.std * eps
+"""),
+        ("q3_kl", "encoderlab.DiagonalGaussian.kl", """
+import torch
+from encoderlab import DiagonalGaussian
+
+def kl_to_standard_normal(mean, logvar):
+    return DiagonalGaussian(torch.cat([mean, logvar], dim=1)).kl()
+"""),
+        ("q3_kl", "torch.distributions.kl_divergence (the oracle)", """
+import torch
+from torch.distributions import Independent, Normal, kl_divergence
+
+def kl_to_standard_normal(mean, logvar):
+    q = Independent(Normal(mean, (0.5 * logvar).exp()), mean.dim() - 1)
+    p = Independent(Normal(torch.zeros_like(mean), torch.ones_like(mean)), mean.dim() - 1)
+    return kl_divergence(q, p)
+"""),
+        ("q4_loss", "a wrapper of encoderlab.elbo_loss", """
+import torch
+import encoderlab
+
+def vae_loss(x, recon, mean, logvar, beta):
+    posterior = encoderlab.DiagonalGaussian(torch.cat([mean, logvar], dim=1))
+    return encoderlab.elbo_loss(x, recon, posterior, beta=beta).loss
+"""),
+    ],
+    "06_convnext": [
+        ("q1_layer_norm", "a wrapper of encoderlab.layer_norm_2d", """
+from encoderlab import layer_norm_2d
+
+def layer_norm_channels_first(x, weight, bias, eps=1e-6):
+    return layer_norm_2d(x, weight, bias, eps)
+"""),
+        ("q1_layer_norm", "torch's F.layer_norm after a permute (off limits in the question)", """
+import torch.nn.functional as F
+
+def layer_norm_channels_first(x, weight, bias, eps=1e-6):
+    return F.layer_norm(x.permute(0, 2, 3, 1), x.shape[1:2], weight, bias, eps).permute(0, 3, 1, 2)
+"""),
+        ("q2_drop_path", "a wrapper of encoderlab.drop_path", """
+from encoderlab import drop_path as book_drop_path
+
+def drop_path(x, p, training):
+    return book_drop_path(x, p, training)
+"""),
+        ("q3_block", "a subclass of encoderlab.ConvNeXtBlock", """
+from encoderlab import ConvNeXtBlock
+
+class MyConvNeXtBlock(ConvNeXtBlock):
+    def __init__(self, dim, drop_path_p=0.0, layer_scale=1e-6):
+        super().__init__(dim, drop_path_p, layer_scale)
+"""),
+    ],
 }

@@ -230,4 +230,30 @@ class MyConvNeXtBlock(ConvNeXtBlock):
         super().__init__(dim, drop_path_p, layer_scale)
 """),
     ],
+    "08_training_a_vae": [
+        ("q1_psnr", "import encoderlab.train.psnr under the student's name", """
+from encoderlab.train import psnr
+"""),
+        ("q2_elbo_terms", "a wrapper of encoderlab.train.elbo_terms", """
+import torch
+from encoderlab import DiagonalGaussian
+from encoderlab.train import elbo_terms as book_elbo_terms
+
+def elbo_terms(x, x_hat, mean, logvar, beta=1.0):
+    return book_elbo_terms(x, x_hat, DiagonalGaussian(torch.cat([mean, logvar], dim=1)), beta)
+"""),
+        ("q3_train_step", "a step whose loss comes from encoderlab.elbo_loss", """
+import torch
+import encoderlab
+
+def train_step(model, optimizer, x, beta):
+    optimizer.zero_grad()
+    x_hat, mean, logvar = model(x)
+    posterior = encoderlab.DiagonalGaussian(torch.cat([mean, logvar], dim=1))
+    loss = encoderlab.elbo_loss(x, x_hat, posterior, beta=beta).loss.mean()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+"""),
+    ],
 }

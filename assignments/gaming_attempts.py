@@ -256,4 +256,44 @@ def train_step(model, optimizer, x, beta):
     return loss.item()
 """),
     ],
+    "07_latent_diffusion_autoencoder": [
+        ("q1_downsample", "a wrapper of encoderlab.Downsample", """
+import torch
+from encoderlab import Downsample
+
+def downsample(x, weight, bias):
+    layer = Downsample(x.shape[1])
+    with torch.no_grad():
+        layer.conv.weight.copy_(weight)
+        layer.conv.bias.copy_(bias)
+    return layer(x)
+"""),
+        ("q2_level", "take a level out of encoderlab.Encoder", """
+from torch import nn
+import encoderlab
+
+class MyDownLevel(nn.Module):
+    def __init__(self, in_channels, out_channels, num_res_blocks, add_downsample):
+        super().__init__()
+        mult = (1, 1, 1) if add_downsample else (1,)
+        enc = encoderlab.Encoder(ch=out_channels, ch_mult=mult, num_res_blocks=num_res_blocks,
+                                 attn_resolutions=(), in_channels=in_channels, resolution=64, z_channels=4)
+        self.block, self.attn = enc.down[0].block, enc.down[0].attn
+        if add_downsample:
+            self.downsample = enc.down[0].downsample
+
+    def forward(self, x):
+        for block in self.block:
+            x = block(x)
+        return self.downsample(x) if hasattr(self, "downsample") else x
+"""),
+        ("q3_key_mapping", "a wrapper of encoderlab.weights.ldm_to_diffusers", """
+import torch
+from encoderlab.weights import ldm_to_diffusers
+
+def to_diffusers_key(key):
+    (name,) = ldm_to_diffusers({key: torch.zeros(1)}, num_levels=2)
+    return name
+"""),
+    ],
 }

@@ -179,8 +179,10 @@ def gaming_problems(master: Path, zip_path: Path, solutions: Path, questions: li
 
 
 def solution_lines(master: Path) -> set[str]:
-    """Every non-trivial code line between '# BEGIN SOLUTION' and '# END SOLUTION' markers in a master."""
+    """Every non-trivial code line between '# BEGIN SOLUTION' and '# END SOLUTION' markers in a master,
+    less the lines the master also shows students outside the markers (given code such as a helper class)."""
     lines: set[str] = set()
+    shown: set[str] = set()
     for cell in json.loads(master.read_text())["cells"]:
         if cell["cell_type"] != "code":
             continue
@@ -193,7 +195,9 @@ def solution_lines(master: Path) -> set[str]:
                 inside = False
             elif inside and len(stripped) > 3 and stripped not in {"...", "pass", "return y", "return out"}:
                 lines.add(stripped)
-    return lines
+            elif not inside:
+                shown.add(stripped)
+    return lines - shown
 
 
 def check_one(master: Path) -> list[str]:

@@ -296,4 +296,59 @@ def to_diffusers_key(key):
     return name
 """),
     ],
+    "09_causal_video_encoder": [
+        ("q1_causal_pad", "the front padding of encoderlab.CausalConv3d", """
+import torch
+import torch.nn.functional as F
+from encoderlab import CausalConv3d
+
+def causal_pad(x, kernel_t, kernel_s, dilation_t=1, mode="zeros"):
+    conv = CausalConv3d(x.shape[1], 1, (kernel_t, kernel_s, kernel_s), dilation=(dilation_t, 1, 1),
+                        padding_mode=mode)
+    p = kernel_s // 2
+    x = F.pad(x, (p, p, p, p, 0, 0))
+    return torch.cat([conv._front(x), x], dim=2)
+"""),
+        ("q2_stream", "encoderlab.CausalConv1d inside encoderlab.streaming", """
+import torch
+from encoderlab import CausalConv1d, streaming
+
+def stream_conv1d(chunks, weight, bias, stride):
+    conv = CausalConv1d(weight.shape[1], weight.shape[0], weight.shape[-1], stride=stride).eval()
+    with torch.no_grad():
+        conv.conv.weight.copy_(weight)
+        conv.conv.bias.copy_(bias)
+        with streaming(conv):
+            return torch.cat([conv(chunk) for chunk in chunks], dim=2)
+"""),
+        ("q3_per_frame", "a wrapper of encoderlab.per_frame_group_norm", """
+import encoderlab
+
+def frame_group_norm(x, num_groups, weight, bias, eps=1e-6):
+    return encoderlab.per_frame_group_norm(x, num_groups, weight, bias, eps)
+"""),
+    ],
+    "10_residual_encoder_networks": [
+        ("q1_plain_params", "count the parameters of encoderlab.BlockPlain2d", """
+import encoderlab
+
+def plain_params(cin, cout, k, resamples):
+    block = encoderlab.BlockPlain2d(cin, cout, k, stride=2 if resamples else 1, padding=k // 2)
+    return encoderlab.count_parameters(block)
+"""),
+        ("q2_bottleneck_params", "count the parameters of encoderlab.BlockBottleneck2d", """
+from encoderlab import BlockBottleneck2d
+
+def bottleneck_params(cin, cout, k, resamples):
+    block = BlockBottleneck2d(cin, cout, k, stride=2 if resamples else 1, padding=k // 2)
+    return sum(p.numel() for p in block.parameters())
+"""),
+        ("q3_shapes", "a wrapper of encoderlab.encoder_nets.scaled_shapes", """
+from encoderlab.encoder_nets import scaled_shapes
+
+def stage_shapes(height, width, channel, stages, k=3):
+    sizes = scaled_shapes((height, width), stages, (2, 2))
+    return [(channel * 2**i, *size) for i, size in enumerate(sizes[1:])]
+"""),
+    ],
 }

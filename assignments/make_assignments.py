@@ -97,6 +97,24 @@ def build_one(master: Path) -> Path:
     return out
 
 
+def write_rubrics(found: list[Path]) -> Path:
+    """_build/assignments/written-questions.md: every written question, its model answer and its rubric."""
+    parts = ["# Written questions: model answers and rubrics", ""]
+    for master in found:
+        cells = json.loads(master.read_text())["cells"]
+        for i, cell in enumerate(cells):
+            text = "".join(cell["source"])
+            if cell["cell_type"] == "raw" and text.startswith("# BEGIN QUESTION") and "manual: true" in text:
+                name = text.split("name:")[1].split()[0]
+                points = text.split("points:")[1].split()[0]
+                prompt, answer = "".join(cells[i + 1]["source"]), "".join(cells[i + 3]["source"])
+                parts += [f"## {master.stem} {name} ({points} points)", "", prompt, "", "**Model answer.**", "",
+                          answer, ""]
+    path = OUT / "written-questions.md"
+    path.write_text("\n".join(parts))
+    return path
+
+
 def grade(zip_path: Path, submission: Path) -> tuple[dict[str, tuple[float, float]], dict[str, str], str]:
     """Grade a notebook (or an exported zip) offline with the autograder zip.
 
@@ -268,6 +286,7 @@ def main() -> int:
         outs = list(pool.map(build_one, found))
     for out in outs:
         print(f"built {out.relative_to(ROOT)}")
+    print(f"wrote {write_rubrics(found).relative_to(ROOT)}")
     if args.command == "sync":
         for master in found:
             dest = PUBLIC_TESTS / master.stem

@@ -15,8 +15,8 @@ installs) in the one Colab install cell. ``check`` grades, offline and without D
 - for every question, each submission in ``gaming_attempts.py`` (the solutions with the question's answer
   replaced by the package's implementation, imported, subclassed or wrapped), which must score 0 on it;
 
-then that no solution line appears in any student notebook, that no notebook or test URL names ``main``, and
-that the public tests committed under ``assignments/tests/`` (which Colab fetches) equal the generated ones.
+then that no solution line appears in any student notebook, that the student notebook and the autograder's
+environment install the release (never ``main``) and the pinned otter, and that the public tests committed under ``assignments/tests/`` (which Colab fetches) equal the generated ones.
 """
 
 from __future__ import annotations
@@ -24,10 +24,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
 from pathlib import Path
@@ -253,10 +255,13 @@ def check_one(master: Path) -> list[str]:
         problems.append(f"{master.name}: a solution line leaked into the student notebook: {line!r}")
     if "# BEGIN SOLUTION" in student_code or "# END SOLUTION" in student_code:
         problems.append(f"{master.name}: solution markers remain in the student notebook")
-    requirements = (out / "autograder" / "requirements.txt").read_text()
-    for where, text in (("student notebook", student_text), ("autograder requirements", requirements)):
-        if "/main/" in text or "@main" in text or RELEASE not in text:
-            problems.append(f"{master.name}: the {where} must refer to release {RELEASE}, never to main")
+    with zipfile.ZipFile(zip_path) as archive:
+        environment = archive.read("environment.yml").decode()
+    for where, text in (("student notebook", student_text), ("autograder environment", environment)):
+        if "/main/" in text or "@main" in text or PACKAGE_PIN not in text:
+            problems.append(f"{master.name}: the {where} must install {PACKAGE_PIN}, never main")
+    if not re.search(r"otter-grader(\[[\w,]*\])?==" + re.escape(version("otter-grader")) + r"\s", environment):
+        problems.append(f"{master.name}: the autograder environment must install {OTTER_PIN}")
     if student_code.count("%pip install") != 1 or OTTER_PIN not in student_code:
         problems.append(f"{master.name}: the student notebook must install {OTTER_PIN} exactly once")
 

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import encoderlab
+from encoderlab import group_norm as gn_of_the_book
 from encoderlab.grading import NotOwnWork, close, fingerprint, matches_fingerprint, own_work, raises
 
 
@@ -22,6 +23,10 @@ def own_group_norm(x, num_groups, eps=1e-5):
 def aliased_wrapper(x, num_groups):
     el = encoderlab
     return el.group_norm(x, num_groups)
+
+
+def default_argument(x, num_groups, _norm=gn_of_the_book):
+    return _norm(x, num_groups)
 
 
 def hidden_import(x, num_groups):
@@ -63,6 +68,7 @@ def test_own_work_passes():
     (Subclass, "builds on encoderlab.norm.GroupNorm"),
     (Holder(), "builds on encoderlab.norm.GroupNorm"),
     (aliased_wrapper, "mentions `encoderlab`"),
+    (default_argument, "uses encoderlab.norm.group_norm"),
 ])
 def test_static_refusals(answer, why):
     with pytest.raises(NotOwnWork, match="scores 0 until you write it yourself") as err, own_work(answer):

@@ -116,6 +116,7 @@ def _static_check(answer, name: str, forbid: Iterable) -> None:
         if PACKAGE in source:
             raise _refuse(name, f"mentions `{PACKAGE}` in its code ({fn.__qualname__})")
         cells = [c.cell_contents for c in (fn.__closure__ or ()) if c.cell_contents is not None]
+        cells += list(fn.__defaults__ or ()) + list((fn.__kwdefaults__ or {}).values())
         names = {n for code in _codes(fn) for n in code.co_names}
         used = [fn.__globals__[n] for n in names if n in fn.__globals__] + cells
         for value in used:

@@ -37,6 +37,10 @@ def torch_group_norm(x, num_groups):
     return F.group_norm(x, num_groups)
 
 
+def hidden_builtin(q, k, v):
+    return getattr(F, "scaled_dot_" + "product_attention")(q, k, v)
+
+
 def via_module(x, module):
     return module(x)
 
@@ -82,6 +86,10 @@ def test_traced_calls_are_refused():
         hidden_import(x, 2)
     with pytest.raises(NotOwnWork, match="calls group_norm"), own_work(via_module, forbid=[F.group_norm]):
         via_module(x, nn.GroupNorm(2, 4))  # names nothing forbidden; the traced call reaches F.group_norm
+    q = torch.randn(1, 3, 4)
+    with pytest.raises(NotOwnWork, match="calls scaled_dot_product_attention"), \
+            own_work(hidden_builtin, forbid=[F.scaled_dot_product_attention]):
+        hidden_builtin(q, q, q)
     with pytest.raises(NotOwnWork, match="calls torch.nn.functional.group_norm"), \
             own_work(torch_group_norm, forbid=[F.group_norm]):
         pass

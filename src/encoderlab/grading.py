@@ -136,17 +136,23 @@ def own_work(*answers, forbid: Iterable = ()) -> Iterator[None]:
 
     Checks now, for each answer (a function, class or module instance): that it is not, does not subclass,
     and does not refer to anything from ``encoderlab`` or in ``forbid`` (identity, ``__module__``, its source
-    and the globals its code names). Inside the block, any Python call into the package's files, or into a
-    function (or module class's ``forward``) in ``forbid``, fails the test when the block ends.
+    and the globals, closures and defaults its code names). Inside the block, any Python call into the
+    package's files, or into a function (a module class's ``forward``, a C function) in ``forbid``, fails the
+    test when the block ends.
     """
     forbid = list(forbid)
     for answer in answers:
         _static_check(answer, getattr(answer, "__name__", type(answer).__name__), forbid)
     codes = _forbidden_codes(forbid)
+    builtins = {id(f): getattr(f, "__qualname__", repr(f)) for f in forbid if not hasattr(f, "__code__")}
     hits: list[str] = []
 
     def profile(frame, event, arg):
-        if event != "call" or hits:
+        if hits or event not in ("call", "c_call"):
+            return
+        if event == "c_call":  # a C function such as F.scaled_dot_product_attention
+            if id(arg) in builtins:
+                hits.append(f"calls {builtins[id(arg)]}, which the question asks you to write yourself")
             return
         code = frame.f_code
         if code in codes:

@@ -144,6 +144,12 @@ import torch.nn.functional as F
 def attention(q, k, v):
     return F.scaled_dot_product_attention(q, k, v)
 """),
+        ("q2_attention", "F.scaled_dot_product_attention reached through getattr on a built name", """
+import torch.nn.functional as F
+
+def attention(q, k, v):
+    return getattr(F, "scaled_dot_" + "product_attention")(q, k, v)
+"""),
         ("q3_block", "import encoderlab.AttnBlock under the student's name", """
 from encoderlab import AttnBlock as MyAttnBlock
 """),

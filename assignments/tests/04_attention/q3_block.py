@@ -5,9 +5,11 @@ OK_FORMAT = False
 name = "q3_block"
 points = 3
 
-@test_case(points=None, hidden=False)
+@test_case(points=0, hidden=False)
 def test_block_shape(MyAttnBlock):
     import torch
+    from encoderlab.grading import own_work
     x = torch.randn(1, 64, 4, 4)
-    assert MyAttnBlock(64)(x).shape == x.shape, 'the block keeps the shape'
+    with own_work(MyAttnBlock):
+        assert MyAttnBlock(64)(x).shape == x.shape, 'the block keeps the shape'
 

@@ -101,7 +101,7 @@ def _conv_rename(model: nn.Module, key: str) -> str:
 # Wan 2.1 (diffusers' AutoencoderKLWan)
 
 _WAN_CONFIG_KEYS = {
-    "_class_name", "_diffusers_version", "_name_or_path", "base_dim", "decoder_base_dim", "z_dim", "dim_mult",
+    "_class_name", "_diffusers_version", "_name_or_path", "_use_default_values", "base_dim", "decoder_base_dim", "z_dim", "dim_mult",
     "num_res_blocks", "attn_scales", "temperal_downsample", "dropout", "latents_mean", "latents_std",
     "is_residual", "in_channels", "out_channels", "patch_size", "scale_factor_temporal", "scale_factor_spatial",
 }
@@ -174,7 +174,7 @@ def wan_to_diffusers(model: WanEncoder) -> dict[str, torch.Tensor]:
 # Pyramid Flow (CausalVideoVAE, jy0205/Pyramid-Flow video_vae/)
 
 _PYRAMID_CONFIG_KEYS = {
-    "_class_name", "_diffusers_version", "_name_or_path", "encoder_in_channels", "encoder_out_channels",
+    "_class_name", "_diffusers_version", "_name_or_path", "_use_default_values", "encoder_in_channels", "encoder_out_channels",
     "encoder_layers_per_block", "encoder_down_block_types", "encoder_block_out_channels",
     "encoder_spatial_down_sample", "encoder_temporal_down_sample", "encoder_block_dropout", "encoder_act_fn",
     "encoder_norm_num_groups", "encoder_double_z", "encoder_type", "decoder_in_channels", "decoder_out_channels",

@@ -339,6 +339,7 @@ class WanEncoder(nn.Module):
         ``chunk_sizes``: any positive ints summing to ``T`` (``[1, 4, 4, 4]`` is diffusers' plan; ``[3, 5, 2,
         7]`` or ``[1] * T`` work as well). Equal to ``self(video)`` up to float rounding.
         """
+        # the same three lines as CausalVideoEncoder.encode_stream (encoderlab.video), kept for this class's checks
         self._check_video(video)
         if self.training:
             raise RuntimeError("encode_stream needs eval mode: call model.eval() (the cache is for inference)")

@@ -20,6 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
 
@@ -66,14 +68,21 @@ def build(out: Path = PDF) -> Path:
 
 
 def _chapters() -> list[tuple[str, int]]:
-    """(title, number of figures) of every chapter; a figure is a PNG output of a code cell."""
+    """(title, number of figures) of every chapter; a figure is a PNG output of a code cell. A page listed under
+    a chapter's ``sections:`` in ``_toc.yml`` (e.g. ``09_wan_video_encoder``) is part of that chapter."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    sections = {Path(page["file"]).name for part in toc.get("parts", []) for chapter in part.get("chapters", [])
+                for page in chapter.get("sections", [])}
     chapters = []
     for path in sorted(CHAPTERS.glob("[0-9][0-9]_*.ipynb")):
         cells = json.loads(path.read_text())["cells"]
         first = next("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
         title = re.sub(r"[`*]", "", first.splitlines()[0].lstrip("# ").strip())
         figures = sum("image/png" in out.get("data", {}) for c in cells for out in c.get("outputs", []))
-        chapters.append((title, figures))
+        if path.stem in sections and chapters:  # a sub-page: its figures are in its chapter's pages
+            chapters[-1] = (chapters[-1][0], chapters[-1][1] + figures)
+        else:
+            chapters.append((title, figures))
     return chapters
 
 

@@ -84,6 +84,14 @@ from .video import (
 )
 from .video_data import moving_shapes
 from .video_measure import fixed_tail_cache, memory_vs_length, per_frame_change, stage_shapes, streaming_plan
+from .video_weights import (
+    load_pyramid_encoder,
+    load_wan_encoder,
+    pyramid_encoder_from_config,
+    wan_encoder_from_config,
+)
+from .wan import ChannelRMSNorm, WanEncoder
+from .wan_measure import gif_clip
 from .weights import export_weights, load_weights
 
 __version__ = "0.1.0"
@@ -106,6 +114,7 @@ __all__ = [
     "CausalMidBlock3d",
     "CausalResnet3d",
     "CausalVideoEncoder",
+    "ChannelRMSNorm",
     "ConvNeXt",
     "ConvNeXtBlock",
     "ConvNeXtResnetBlock",
@@ -142,6 +151,7 @@ __all__ = [
     "UpBlock",
     "Upsample",
     "VAE",
+    "WanEncoder",
     "attention",
     "attention_weights",
     "causal_output_frames",
@@ -161,10 +171,13 @@ __all__ = [
     "fixed_tail_cache",
     "from_tokens",
     "get_device",
+    "gif_clip",
     "group_norm",
     "latent_frames",
     "layer_norm_2d",
     "layer_summary",
+    "load_pyramid_encoder",
+    "load_wan_encoder",
     "load_weights",
     "make_attn",
     "make_dataset",
@@ -175,6 +188,7 @@ __all__ = [
     "peak_memory",
     "per_frame_change",
     "per_frame_group_norm",
+    "pyramid_encoder_from_config",
     "reset_caches",
     "resnet_block_num_params",
     "seed_everything",
@@ -184,4 +198,5 @@ __all__ = [
     "temporal_receptive_field",
     "time_call",
     "to_tokens",
+    "wan_encoder_from_config",
 ]

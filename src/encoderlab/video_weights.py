@@ -26,7 +26,8 @@ from ._validation import check_keys
 from .causal import CausalConv3d
 from .video import CausalVideoEncoder
 from .wan import ChannelRMSNorm, WanEncoder, WanFrameAttention
-from .weights import WeightsError, _listing, load_file  # _listing: the image loaders' way of listing keys
+from .weights import WeightsError, load_file
+from .weights.keys import mismatch_error  # the image loaders' one report of keys that do not fit
 
 __all__ = [
     "load_pyramid_encoder",
@@ -70,12 +71,9 @@ def _load_mapped(model: nn.Module, source, names: Mapping[str, tuple[str, tuple[
     shapes = [f"{their}: {tuple(state_dict[their].shape)} in the weights, {shape} in the model"
               for their, shape in names.values()
               if their in state_dict and tuple(state_dict[their].shape) != shape]
-    if unknown or missing or shapes:
-        lines = [f"the {what} weights do not fit this {type(model).__name__}:"]
-        for label, items in (("unknown", unknown), ("missing", missing), ("mis-shaped", shapes)):
-            if items:
-                lines.append(f"  {len(items)} {label} key(s): {_listing(items)}")
-        raise WeightsError("\n".join(lines))
+    error = mismatch_error(what, model, unknown, missing, shapes)
+    if error is not None:
+        raise error
     loaded = {ours: state_dict[their].reshape(own[ours].shape) for ours, (their, _) in names.items()}
     with torch.no_grad():
         model.load_state_dict(loaded, strict=True)

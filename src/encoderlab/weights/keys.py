@@ -151,6 +151,20 @@ def listing(items: list[str]) -> str:
     return shown + (f", ... and {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else "")
 
 
+def mismatch_error(what: str, model, unknown: list[str], missing: list[str], shapes: list[str]) -> WeightsError | None:
+    """The one report of weights that do not fit ``model``: every unknown, missing and mis-shaped key (or None).
+
+    Used by every loader (the image autoencoders here, the video encoders in :mod:`encoderlab.video_weights`).
+    """
+    if not (unknown or missing or shapes):
+        return None
+    lines = [f"the {what} weights do not fit this {type(model).__name__}:"]
+    for label, items in (("unknown", unknown), ("missing", missing), ("mis-shaped", shapes)):
+        if items:
+            lines.append(f"  {len(items)} {label} key(s): {listing(items)}")
+    return WeightsError("\n".join(lines))
+
+
 def is_attn_projection(ldm_key: str) -> bool:
     """Is ``ldm_key`` the weight of an attention projection (a 1x1 conv in LDM, a Linear in diffusers)?"""
     return bool(re.search(r"\.(attn\.\d+|attn_1)\.(q|k|v|proj_out)\.weight$", ldm_key))

@@ -19,12 +19,11 @@ from .configs import check_diffusers_compatible, model_role, num_model_levels
 from .files import load_file, unwrap
 from .keys import (
     DIFFUSERS,
-    WeightsError,
     check_state_dict,
     detect_format,
     is_attn_projection,
     ldm_to_diffusers,
-    listing,
+    mismatch_error,
     translate_key,
 )
 
@@ -116,15 +115,9 @@ def load_weights(model: nn.Module, source, *, format: str = "auto", assign: bool
         f"{origin[k]}: {shape(k, v)} in the weights, {shape(k, expected[k])} in the model"
         for k, v in renamed.items() if k in expected and tuple(v.shape) != tuple(expected[k].shape)
     ]
-    if unknown or missing or shapes:
-        lines = [f"the {format} weights do not fit this {type(model).__name__}:"]
-        if unknown:
-            lines.append(f"  {len(unknown)} unknown key(s): {listing(unknown)}")
-        if missing:
-            lines.append(f"  {len(missing)} missing key(s): {listing(missing)}")
-        if shapes:
-            lines.append(f"  {len(shapes)} mis-shaped key(s): {listing(shapes)}")
-        raise WeightsError("\n".join(lines))
+    error = mismatch_error(format, model, unknown, missing, shapes)
+    if error is not None:
+        raise error
     own = {k[len(prefix):]: v for k, v in renamed.items()}
     with torch.no_grad():
         model.load_state_dict(own, strict=True, assign=assign)

@@ -30,6 +30,10 @@ class StorageError(OSError):
     the message names the file; ``errno`` is the original one. Chapter 8, *Checkpoints: stop, resume, and get
     exactly the same model*."""
 
+    def __str__(self) -> str:
+        return self.message
+
+
 
 _HINTS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
           errno.EACCES: "the folder is not writable", errno.EPERM: "the folder is not writable",
@@ -41,7 +45,9 @@ def storage_error(path, err: OSError, action: str = "write") -> StorageError:
     hint = _HINTS.get(err.errno)
     reason = err.strerror or str(err) or type(err).__name__
     detail = f" ({hint})" if hint and hint.lower() not in reason.lower() else ""
-    return StorageError(err.errno, f"could not {action} {path}: {reason}{detail}")
+    error = StorageError(err.errno, reason, str(path))
+    error.message = f"could not {action} {path}: {reason}{detail}"
+    return error
 
 
 def safetensors_api():

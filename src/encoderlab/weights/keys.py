@@ -26,6 +26,8 @@ from typing import NamedTuple
 
 import torch
 
+from .._validation import check_int
+
 __all__ = ["FIELDS", "KEY_TEMPLATES", "WeightsError", "detect_format", "diffusers_to_ldm", "ldm_to_diffusers"]
 
 _MAX_LISTED = 12
@@ -156,6 +158,11 @@ def is_attn_projection(ldm_key: str) -> bool:
     return bool(re.search(r"\.(attn\.\d+|attn_1)\.(q|k|v|proj_out)\.weight$", ldm_key))
 
 
+def _check_num_levels(num_levels) -> None:
+    if num_levels is not None:
+        check_int("num_levels", num_levels, min_value=1)
+
+
 def _num_levels(keys, pattern: str) -> int | None:
     found = [int(m.group(1)) for k in keys if (m := re.match(pattern, k))]
     return max(found) + 1 if found else None
@@ -172,6 +179,7 @@ def ldm_to_diffusers(state_dict: Mapping[str, torch.Tensor], *, num_levels: int 
     Chapter 7, *Loading real checkpoints*.
     """
     check_state_dict(state_dict)
+    _check_num_levels(num_levels)
     num_up = num_levels if num_levels is not None else _num_levels(state_dict, r"^decoder\.up\.(\d+)\.")
     out, unknown = {}, []
     for key, value in state_dict.items():
@@ -199,6 +207,7 @@ def diffusers_to_ldm(state_dict: Mapping[str, torch.Tensor], *, num_levels: int 
     Chapter 7, *Loading real checkpoints*.
     """
     check_state_dict(state_dict)
+    _check_num_levels(num_levels)
     num_up = num_levels if num_levels is not None else _num_levels(state_dict, r"^decoder\.up_blocks\.(\d+)\.")
     out, unknown = {}, []
     for key, value in state_dict.items():
@@ -223,4 +232,5 @@ _DIFFUSERS_MARK = re.compile(r"(^|\.)(down_blocks|up_blocks|mid_block|conv_norm_
 def detect_format(state_dict: Mapping[str, torch.Tensor]) -> str:
     """``"diffusers"`` if the keys use diffusers' block names (``down_blocks``, ``mid_block``, ...), else ``"ldm"``
     (LDM's and encoderlab's names are the same). Chapter 7, *Loading real checkpoints*."""
+    check_state_dict(state_dict)
     return "diffusers" if any(_DIFFUSERS_MARK.search(k) for k in state_dict) else "ldm"

@@ -8,30 +8,17 @@ As root (CI containers) ``chmod`` does not stop writes, so the read-only cases a
 import errno
 import json
 import os
-import struct
 
 import pytest
 import safetensors.torch
 import torch
-from train_helpers import micro_trainer
+from train_helpers import flip_data_byte, header_length, micro_trainer
 from weights_helpers import SMALL_ATTN, same_state, tiny_autoencoder
 
 from encoderlab._files import CHECKSUM_KEY, StorageError, read_safetensors, verify_checksum
 from encoderlab.ldm import AutoencoderKL
 from encoderlab.train import CheckpointError, Trainer, load_checkpoint, read_checkpoint, save_checkpoint
 from encoderlab.weights import WeightsError, export_weights, load_file, load_weights, save_file
-
-
-def header_length(path) -> int:
-    return struct.unpack("<Q", path.read_bytes()[:8])[0]
-
-
-def flip_data_byte(path, where=0.5):
-    """Change one bit of the tensor data (after the JSON header) of a safetensors file."""
-    data = bytearray(path.read_bytes())
-    start = 8 + header_length(path)
-    data[start + int((len(data) - start) * where)] ^= 0x10
-    path.write_bytes(bytes(data))
 
 
 def edit_header(path, old: str, new: str):

@@ -133,3 +133,14 @@ def test_resume_auto_skips_damaged_checkpoints(tmp_path, config, straight, monke
     assert err[0].startswith("warning: skipping damaged checkpoint(s) last.safetensors, step_0000004.safetensors (")
     assert err[0].endswith("resuming from step_0000002.safetensors (step 2), the newest intact one")
     assert_same_run(straight, out)
+
+
+def test_a_run_killed_before_its_first_checkpoint_starts_again_cleanly(tmp_path, config, straight, monkeypatch):
+    out = tmp_path / "run"
+    kill_at(monkeypatch, 1)  # the first checkpoint would be at step 2
+    with pytest.raises(Killed):
+        main(args(out, config))
+    monkeypatch.undo()
+    assert not (out / "checkpoints" / "last.safetensors").exists() and len(rows(out)) == 1
+    main(args(out, config, "--resume", "auto"))  # nothing to resume: a fresh run, the stale row dropped
+    assert_same_run(straight, out)

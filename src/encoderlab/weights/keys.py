@@ -158,13 +158,12 @@ def is_attn_projection(ldm_key: str) -> bool:
     return bool(re.search(r"\.(attn\.\d+|attn_1)\.(q|k|v|proj_out)\.weight$", ldm_key))
 
 
-def _check_num_levels(num_levels) -> None:
+def _levels(state_dict, num_levels: int | None, pattern: str) -> int | None:
+    """Check the arguments of a renaming; ``num_levels``, or the number of decoder levels the keys show."""
+    check_state_dict(state_dict)
     if num_levels is not None:
-        check_int("num_levels", num_levels, min_value=1)
-
-
-def _num_levels(keys, pattern: str) -> int | None:
-    found = [int(m.group(1)) for k in keys if (m := re.match(pattern, k))]
+        return check_int("num_levels", num_levels, min_value=1)
+    found = [int(m.group(1)) for k in state_dict if (m := re.match(pattern, k))]
     return max(found) + 1 if found else None
 
 
@@ -178,9 +177,7 @@ def ldm_to_diffusers(state_dict: Mapping[str, torch.Tensor], *, num_levels: int 
     diffusers' own converter leaves out. Raises :class:`WeightsError` for keys it does not know.
     Chapter 7, *Loading real checkpoints*.
     """
-    check_state_dict(state_dict)
-    _check_num_levels(num_levels)
-    num_up = num_levels if num_levels is not None else _num_levels(state_dict, r"^decoder\.up\.(\d+)\.")
+    num_up = _levels(state_dict, num_levels, r"^decoder\.up\.(\d+)\.")
     out, unknown = {}, []
     for key, value in state_dict.items():
         if _LINEAR_ATTENTION.match(key):
@@ -206,9 +203,7 @@ def diffusers_to_ldm(state_dict: Mapping[str, torch.Tensor], *, num_levels: int 
     Accepts diffusers' older attention names (``query``, ``key``, ``value``, ``proj_attn``) too.
     Chapter 7, *Loading real checkpoints*.
     """
-    check_state_dict(state_dict)
-    _check_num_levels(num_levels)
-    num_up = num_levels if num_levels is not None else _num_levels(state_dict, r"^decoder\.up_blocks\.(\d+)\.")
+    num_up = _levels(state_dict, num_levels, r"^decoder\.up_blocks\.(\d+)\.")
     out, unknown = {}, []
     for key, value in state_dict.items():
         new = translate_key(key, DIFFUSERS, num_up)

@@ -6,6 +6,10 @@ snapshots), ``metrics.csv`` (training rows and held-out evaluations) and ``sampl
     python -m encoderlab.train --dataset digits --preset tiny --steps 2000 --out runs/digits
     python -m encoderlab.train --out runs/digits --steps 4000 --resume auto   # continue the same run
     torchrun --nproc_per_node 2 -m encoderlab.train --dataset photos --preset small --out runs/photos
+
+Every value is checked before any data is loaded or a model built: a bad one ends with argparse's usage and
+one error line, exit status 2 (never a traceback). The run folder's consistency across kills and resumes is
+:mod:`~encoderlab.train.run_folder`'s job.
 """
 
 from __future__ import annotations
@@ -46,8 +50,9 @@ def _parser() -> argparse.ArgumentParser:
                     "Launch with torchrun --nproc_per_node N for DistributedDataParallel.")
     p.add_argument("--out", required=True, help="output folder (created)")
     p.add_argument("--config", help="a JSON file with TrainConfig fields; flags given here override it")
-    p.add_argument("--resume", help="a checkpoint to continue from, or 'auto' for OUT/checkpoints/last.safetensors; "
-                                    "the run's configuration comes from the checkpoint (only --steps may change)")
+    p.add_argument("--resume", help="a checkpoint to continue from, or 'auto' for the newest intact one in "
+                                    "OUT/checkpoints; the run's configuration comes from the checkpoint (only "
+                                    "--steps may change)")
     p.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-samples", action="store_true", help="write no sample grids (PNG)")

@@ -5,6 +5,7 @@ checkpoints behind that ``--resume auto`` has to skip."""
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import torch
 from train_helpers import MICRO, flip_data_byte
 
 from encoderlab.train import main, read_checkpoint
+from encoderlab.train.run_folder import find_resume
 from encoderlab.train.trainer import Trainer
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -126,6 +128,7 @@ def test_resume_auto_skips_damaged_checkpoints(tmp_path, config, straight, monke
     ckpts = out / "checkpoints"
     flip_data_byte(ckpts / "last.safetensors")  # step 4
     flip_data_byte(ckpts / "step_0000004.safetensors")
+    (ckpts / ".last.safetensors.123-abcd.tmp").write_bytes(b"half")  # a write the kill cut short
     capsys.readouterr()
     main(args(out, config, "--resume", "auto"))
     err = capsys.readouterr().err.splitlines()
@@ -133,6 +136,8 @@ def test_resume_auto_skips_damaged_checkpoints(tmp_path, config, straight, monke
     assert err[0].startswith("warning: skipping damaged checkpoint(s) last.safetensors, step_0000004.safetensors (")
     assert err[0].endswith("resuming from step_0000002.safetensors (step 2), the newest intact one")
     assert_same_run(straight, out)
+    assert sorted(p.name for p in ckpts.iterdir()) == [  # keep_checkpoints=3; the stale temporary file is gone
+        "last.safetensors", "step_0000002.safetensors", "step_0000004.safetensors", "step_0000006.safetensors"]
 
 
 def test_a_run_killed_before_its_first_checkpoint_starts_again_cleanly(tmp_path, config, straight, monkeypatch):
@@ -144,3 +149,15 @@ def test_a_run_killed_before_its_first_checkpoint_starts_again_cleanly(tmp_path,
     assert not (out / "checkpoints" / "last.safetensors").exists() and len(rows(out)) == 1
     main(args(out, config, "--resume", "auto"))  # nothing to resume: a fresh run, the stale row dropped
     assert_same_run(straight, out)
+
+
+def test_resume_auto_prefers_a_snapshot_newer_than_last(tmp_path, straight):
+    """Killed between writing step_0000006 and last.safetensors: the snapshot is the newest checkpoint."""
+    ckpts = tmp_path / "checkpoints"
+    shutil.copytree(straight / "checkpoints", ckpts)
+    shutil.copy(ckpts / "step_0000004.safetensors", ckpts / "last.safetensors")
+    assert find_resume(ckpts) == (ckpts / "step_0000006.safetensors", 6, None)
+    (ckpts / "step_0000006.safetensors").write_bytes(b"cut short")
+    path, step, note = find_resume(ckpts)
+    assert (path.name, step) == ("last.safetensors", 4) and "step_0000006.safetensors" in note
+    assert find_resume(tmp_path / "empty") == (None, 0, None)

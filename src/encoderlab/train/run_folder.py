@@ -28,34 +28,52 @@ def _one_line(err: Exception, limit: int = 240) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+def _snapshot_step(path: Path) -> int:
+    """The step in a snapshot's name (``step_0000004.safetensors``: 4), -1 for another name."""
+    try:
+        return int(path.stem.split("_", 1)[1])
+    except (IndexError, ValueError):
+        return -1
+
+
 def find_resume(ckpt_dir: Path) -> tuple[Path | None, int, str | None]:
     """The newest intact checkpoint in ``ckpt_dir`` as ``(path, step, note)``; ``(None, 0, None)`` when the folder
     holds none at all.
 
-    Every candidate (``last.safetensors`` and the snapshots) is read and verified (checksum, step against
-    history). ``note`` is one line saying which newer files were skipped as damaged, or ``None``. Raises
-    :class:`CheckpointError` when checkpoints exist but none is intact.
+    ``last.safetensors`` is read and verified (checksum, step against history) first, then the snapshots newer
+    than it, newest first (a run killed between writing a snapshot and ``last`` left a newer snapshot), and, if
+    ``last`` is damaged, the older ones until one is intact. ``note`` is one line naming the damaged files
+    skipped, or ``None``. Raises :class:`CheckpointError` when checkpoints exist but none is intact.
     """
-    candidates = [ckpt_dir / "last.safetensors", *sorted(ckpt_dir.glob("step_*.safetensors"), reverse=True)]
-    candidates = [p for p in candidates if p.is_file()]
-    intact, damaged = [], []
-    for path in candidates:
-        try:
-            intact.append((read_checkpoint(path)[1]["step"], path))
-        except (CheckpointError, StorageError) as err:
-            damaged.append((path, err))
+    last = ckpt_dir / "last.safetensors"
+    snapshots = sorted(ckpt_dir.glob("step_*.safetensors"), key=_snapshot_step, reverse=True)
+    candidates = ([last] if last.is_file() else []) + snapshots
     if not candidates:
         return None, 0, None
-    if not intact:
+    best: tuple[int, Path] | None = None
+    damaged: list[tuple[Path, Exception]] = []
+    for path in candidates:
+        if best is not None and _snapshot_step(path) <= best[0]:
+            break  # older than the intact checkpoint found
+        try:
+            step = read_checkpoint(path)[1]["step"]
+        except (CheckpointError, StorageError) as err:
+            damaged.append((path, err))
+            continue
+        if best is None or step > best[0]:
+            best = (step, path)
+        if path != last:
+            break
+    if best is None:
         listed = "; ".join(f"{p.name}: {_one_line(e, 120)}" for p, e in damaged)
         raise CheckpointError(f"no intact checkpoint in {ckpt_dir} ({listed})")
-    step, best = max(intact, key=lambda item: (item[0], item[1].name == "last.safetensors"))
+    step, path = best
     note = None
     if damaged:
         names = ", ".join(p.name for p, _ in damaged)
         note = (f"warning: skipping damaged checkpoint(s) {names} ({_one_line(damaged[0][1], 160)}); resuming from "
-                f"{best.name} (step {step}), the newest intact one")
-    return best, step, note
+                f"{path.name} (step {step}), the newest intact one")
+    return path, step, note
 
 
 def trim_metrics(path: Path, step: int) -> None:
@@ -92,7 +110,8 @@ def append_metrics(path: Path, row: dict) -> None:
 
 
 def rotate_checkpoints(ckpt_dir: Path, keep: int) -> None:
-    """Delete all but the ``keep`` most recent step snapshots."""
-    snapshots: Sequence[Path] = sorted(ckpt_dir.glob("step_*.safetensors"))
-    for old in snapshots[:-keep]:
-        old.unlink()
+    """Delete all but the ``keep`` most recent step snapshots, and the temporary files of writes that a killed
+    process never finished (``.last.safetensors.<pid>-<hex>.tmp``)."""
+    snapshots: Sequence[Path] = sorted(ckpt_dir.glob("step_*.safetensors"), key=_snapshot_step)
+    for old in [*snapshots[:-keep], *ckpt_dir.glob(".*.safetensors.*.tmp")]:
+        old.unlink(missing_ok=True)

@@ -169,7 +169,7 @@ class Trainer:
         """Held-out metrics, averaged per image: ``psnr`` (dB, of the posterior-mean reconstruction against the
         image, data range 2), ``mse`` (per value), ``recon`` and ``kl`` (nats per image, with one seeded
         posterior sample) and ``neg_elbo = recon + kl`` (the beta = 1 objective, whatever beta trained)."""
-        return evaluate(self.model, self.val_data if dataset is None else dataset, recon=self.config.recon,
+        return evaluate(self.model, dataset if dataset is not None else self.val_data, recon=self.config.recon,
                         batch_size=batch_size, seed=self.config.seed, amp_dtype=self.amp_dtype)
 
     # -- checkpoints ---------------------------------------------------------------------------------------

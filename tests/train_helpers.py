@@ -1,6 +1,7 @@
 """What the tests of :mod:`encoderlab.train` share: a micro VAE configuration and a trainer of it on the digits."""
 
 import functools
+import struct
 
 from encoderlab.data import make_dataset
 from encoderlab.train import TrainConfig, Trainer
@@ -25,3 +26,16 @@ def micro_trainer(**overrides) -> Trainer:
 def params(model) -> dict:
     """A copy of the model's state dict."""
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def header_length(path) -> int:
+    """The length of the JSON header of a safetensors file."""
+    return struct.unpack("<Q", path.read_bytes()[:8])[0]
+
+
+def flip_data_byte(path, where=0.5):
+    """Change one bit of the tensor data (after the JSON header) of a safetensors file."""
+    data = bytearray(path.read_bytes())
+    start = 8 + header_length(path)
+    data[start + int((len(data) - start) * where)] ^= 0x10
+    path.write_bytes(bytes(data))

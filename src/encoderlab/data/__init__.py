@@ -4,10 +4,11 @@ training step, so that a run can stop and resume mid-epoch (:mod:`~encoderlab.da
 CPU* and *Checkpoints: stop, resume, and get exactly the same model*).
 """
 
-from .batches import StepBatchSampler, eval_loader, make_loader
+from .batches import StepBatchSampler, check_dataset, eval_loader, make_loader
 from .datasets import (
     DATASETS,
     ImageDataset,
+    dataset_image_shape,
     load_digits_images,
     load_photo_patches,
     make_dataset,
@@ -19,6 +20,8 @@ __all__ = [
     "DATASETS",
     "ImageDataset",
     "StepBatchSampler",
+    "check_dataset",
+    "dataset_image_shape",
     "eval_loader",
     "load_digits_images",
     "load_photo_patches",

@@ -13,9 +13,23 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .._validation import check_int
+from .._validation import check_bool, check_int
 
-__all__ = ["StepBatchSampler", "eval_loader", "make_loader"]
+__all__ = ["StepBatchSampler", "check_dataset", "eval_loader", "make_loader"]
+
+
+def check_dataset(name: str, dataset) -> Dataset:
+    """Return ``dataset`` if it is a non-empty map-style :class:`~torch.utils.data.Dataset` (a tensor of images
+    is not: wrap it as ``ImageDataset(images)``). Chapter 8, *Data that needs no network*."""
+    if isinstance(dataset, torch.Tensor):
+        raise TypeError(f"{name} must be a Dataset, got a Tensor of shape {tuple(dataset.shape)}; wrap it as "
+                        "encoderlab.data.ImageDataset(images)")
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"{name} must be a Dataset such as encoderlab.data.ImageDataset, got "
+                        f"{type(dataset).__name__}")
+    if len(dataset) < 1:
+        raise ValueError(f"{name} is empty (0 items)")
+    return dataset
 
 
 class StepBatchSampler(Sampler[list[int]]):
@@ -40,6 +54,7 @@ class StepBatchSampler(Sampler[list[int]]):
             check_int("num_steps", num_steps, min_value=0)
         check_int("world_size", world_size, min_value=1)
         check_int("rank", rank, min_value=0)
+        check_bool("shuffle", shuffle)
         if rank >= world_size:
             raise ValueError(f"rank must be < world_size={world_size}, got {rank}")
         if batch_size % world_size:
@@ -95,6 +110,7 @@ def make_loader(dataset: Dataset, batch_size: int, *, seed: int = 0, start_step:
     ``batch_size`` is the *global* batch; each of ``world_size`` ranks receives ``batch_size // world_size``
     images per step. Yields ``(batch_size // world_size, C, H, W)`` tensors. Chapter 8, *Training on a CPU*.
     """
+    check_dataset("dataset", dataset)
     sampler = StepBatchSampler(len(dataset), batch_size, seed=seed, start_step=start_step, num_steps=num_steps,
                                rank=rank, world_size=world_size, shuffle=shuffle)
     return DataLoader(dataset, batch_sampler=sampler, num_workers=0)
@@ -105,5 +121,6 @@ def eval_loader(dataset: Dataset, batch_size: int = 256) -> DataLoader:
 
     Chapter 8, *How good is it? Held-out PSNR*.
     """
+    check_dataset("dataset", dataset)
     check_int("batch_size", batch_size, min_value=1)
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, drop_last=False, num_workers=0)

@@ -26,11 +26,12 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from .._validation import check_float, check_int, check_one_of, check_tensor
+from .._validation import check_float, check_int, check_one_of, check_spatial_min, check_tensor
 
 __all__ = [
     "DATASETS",
     "ImageDataset",
+    "dataset_image_shape",
     "load_digits_images",
     "load_photo_patches",
     "make_dataset",
@@ -39,6 +40,16 @@ __all__ = [
 ]
 
 DATASETS = ("digits", "photos", "shapes")
+_CHANNELS = {"digits": 1, "photos": 3, "shapes": 3}
+
+
+def dataset_image_shape(name: str, image_size: int | None = None) -> tuple[int, int, int]:
+    """``(C, H, W)`` of the images of dataset ``name`` at ``image_size`` (default: 8 for the digits, their
+    native size, 32 otherwise), known without loading anything. Chapter 8, *Data that needs no network*."""
+    check_one_of("name", name, DATASETS)
+    size = (8 if name == "digits" else 32) if image_size is None else image_size
+    check_int("image_size", size, min_value=8)
+    return (_CHANNELS[name], size, size)
 
 
 def _to_unit_range(x: torch.Tensor, max_value: float) -> torch.Tensor:
@@ -192,6 +203,11 @@ class ImageDataset(Dataset):
         check_tensor("images", images, ndim=4, layout="(N, C, H, W)")
         if images.shape[0] < 1:
             raise ValueError("images must hold at least one image")
+        if images.shape[1] < 1:
+            raise ValueError(f"images must have at least one channel, got shape {tuple(images.shape)}")
+        check_spatial_min("images", images, 1, why="an image cannot be empty")
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a str, got {type(name).__name__} {name!r}")
         self.images = images
         self.name = name
 
@@ -219,10 +235,10 @@ def make_dataset(name: str, split: str = "train", image_size: int | None = None,
     generated shapes.
     Chapter 8, *Data that needs no network*.
     """
-    check_one_of("name", name, DATASETS)
+    image_size = dataset_image_shape(name, image_size)[-1]
     check_one_of("split", split, ("train", "val", "all"))
-    image_size = (8 if name == "digits" else 32) if image_size is None else image_size
-    check_int("image_size", image_size, min_value=8)
+    check_float("val_fraction", val_fraction, min_value=0.0, max_value=0.9)
+    check_int("seed", seed, min_value=0)
     if name == "photos":
         if split == "all":
             images = torch.cat([load_photo_patches(s, image_size, val_fraction=val_fraction)

@@ -16,8 +16,10 @@ The modules, in the order of the chapter's sections:
   and :func:`evaluate`;
 - :mod:`~encoderlab.train.checkpoint` (*Checkpoints: stop, resume, and get exactly the same model*):
   :func:`save_checkpoint`, :func:`read_checkpoint`, :func:`load_checkpoint`;
-- :mod:`~encoderlab.train.distributed` and :mod:`~encoderlab.train.cli` (*Longer runs: the command line and
-  ``torchrun``*): :func:`init_distributed` and :func:`main`, run by ``python -m encoderlab.train --help``::
+- :mod:`~encoderlab.train.distributed`, :mod:`~encoderlab.train.run_folder` and :mod:`~encoderlab.train.cli`
+  (*Longer runs: the command line and ``torchrun``*): :func:`init_distributed`, the run folder kept consistent
+  across kills (resume from the newest intact checkpoint, each step once in ``metrics.csv``) and :func:`main`,
+  run by ``python -m encoderlab.train --help``::
 
     python -m encoderlab.train --dataset digits --preset tiny --steps 2000 --out runs/digits
     torchrun --nproc_per_node 2 -m encoderlab.train --dataset photos --preset small --out runs/photos

@@ -3,21 +3,31 @@
 A checkpoint holds the model's state dict (``model.*``), the optimizer's tensors (``optim.*``) and, in the
 safetensors metadata, everything else as JSON: the optimizer's hyper-parameters and scalars, ``step``, the
 model and training configs, the loss history and the gradient scaler's state. It is written atomically by the
-same writer as the weights files of Chapter 7 (:func:`encoderlab._files.atomic_write`).
+same writer as the weights files of Chapter 7 (:func:`encoderlab._files.atomic_write`), with a checksum of the
+tensors and metadata that reading verifies; reading also checks that the step agrees with the history, so a
+damaged checkpoint is refused instead of resuming silently at the wrong place.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
-from .._files import atomic_write, safetensors_api
-from .._validation import check_int
+from .._files import (
+    CHECKSUM_KEY,
+    atomic_write,
+    read_safetensors,
+    safetensors_api,
+    storage_error,
+    tensors_checksum,
+    verify_checksum,
+)
+from .._validation import check_int, check_path
 from ..vae import VAE
 
 if TYPE_CHECKING:
@@ -42,6 +52,23 @@ def _check_vae(model) -> None:
         raise TypeError(f"model must be an encoderlab VAE, got {type(model).__name__}")
 
 
+def _check_optimizer(optimizer) -> None:
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}")
+
+
+def _history_problem(step: int, history) -> str | None:
+    """Why ``history`` (one record per step, ``{"step": 1, ...}``) cannot be the history of a run at ``step``."""
+    if not history:
+        return None  # a checkpoint of weights alone, or saved by hand without a history
+    steps = [r.get("step") if isinstance(r, Mapping) else None for r in history]
+    if steps != list(range(1, len(history) + 1)):
+        return f"its history's steps are not 1, 2, ..., {len(history)}"
+    if len(history) != step:
+        return f"its step is {step} but its history has {len(history)} records (one per step)"
+    return None
+
+
 def save_checkpoint(path: str | os.PathLike, model: VAE, optimizer: torch.optim.Optimizer | None = None, *,
                     step: int = 0, config: TrainConfig | None = None, history: Sequence[dict] = (),
                     scaler_state: dict | None = None) -> Path:
@@ -52,10 +79,24 @@ def save_checkpoint(path: str | os.PathLike, model: VAE, optimizer: torch.optim.
     and the gradient scaler's state. A crash while writing leaves the previous file untouched.
     Chapter 8, *Checkpoints: stop, resume, and get exactly the same model*.
     """
+    from .config import TrainConfig
+
     st, _ = safetensors_api()
+    path = Path(check_path("path", path))
     _check_vae(model)
+    _check_optimizer(optimizer)
     check_int("step", step, min_value=0)
-    path = Path(path)
+    if config is not None and not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig or None, got {type(config).__name__}")
+    if isinstance(history, (str, bytes, Mapping)) or not isinstance(history, Sequence):
+        raise TypeError(f"history must be a sequence of records such as Trainer.history, got "
+                        f"{type(history).__name__}")
+    problem = _history_problem(step, history)
+    if problem:
+        raise ValueError(f"history does not fit step={step}: {problem}")
+    if scaler_state is not None and not isinstance(scaler_state, dict):
+        raise TypeError(f"scaler_state must be a dict (GradScaler.state_dict()) or None, got "
+                        f"{type(scaler_state).__name__}")
     tensors = {f"model.{k}": v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     meta = {
         "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "step": str(step),
@@ -73,39 +114,52 @@ def save_checkpoint(path: str | os.PathLike, model: VAE, optimizer: torch.optim.
                     scalars.setdefault(str(pid), {})[key] = value
         meta["optim_param_groups"] = json.dumps(state["param_groups"])
         meta["optim_scalars"] = json.dumps(scalars)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    meta[CHECKSUM_KEY] = tensors_checksum(tensors, meta)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise storage_error(path, err) from err
     return atomic_write(path, lambda tmp: st.save_file(tensors, tmp, metadata=meta))
 
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
-    """Read a checkpoint's tensors and decoded metadata; raises :class:`CheckpointError` if it is not usable.
+    """Read a checkpoint's tensors and decoded metadata; raises :class:`CheckpointError` if it is not usable:
+    unreadable, not an encoderlab checkpoint, changed after saving (its checksum), or inconsistent (a step that
+    disagrees with the history). Checkpoints saved before checksums existed load unverified.
 
     Chapter 8, *Checkpoints: stop, resume, and get exactly the same model*.
     """
-    st, safetensor_error = safetensors_api()
-    path = Path(path)
+    _, safetensor_error = safetensors_api()
+    path = Path(check_path("path", path))
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
-        tensors = st.load_file(str(path))
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as handle:
-            raw = handle.metadata() or {}
+        tensors, raw = read_safetensors(path)
     except (safetensor_error, OSError, ValueError, RuntimeError) as err:
         raise CheckpointError(f"{path} is not a readable safetensors checkpoint (corrupt or truncated?): "
                               f"{err}") from err
     if raw.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is a safetensors file but not an encoderlab VAE checkpoint "
                               f"(format={raw.get('format')!r}, expected {CHECKPOINT_FORMAT!r})")
+    verify_checksum(path, tensors, raw, CheckpointError)
     if raw.get("version") != CHECKPOINT_VERSION:
         raise CheckpointError(f"{path} has checkpoint version {raw.get('version')!r}; this code reads "
                               f"version {CHECKPOINT_VERSION!r}")
     try:
-        meta = {k: (int(v) if k == "step" else v if k in ("format", "version") else json.loads(v))
+        meta = {k: (int(v) if k == "step" else v if k in ("format", "version", CHECKSUM_KEY) else json.loads(v))
                 for k, v in raw.items()}
     except (ValueError, json.JSONDecodeError) as err:
         raise CheckpointError(f"{path} has corrupt metadata: {err}") from err
+    missing = [k for k in ("step", "model_config", "history") if k not in meta]
+    if missing:
+        problem = f"it has no {missing} entries"
+    elif not isinstance(meta["history"], list) or meta["step"] < 0:
+        problem = "its history is not a list" if not isinstance(meta["history"], list) else "its step is negative"
+    else:
+        problem = _history_problem(meta["step"], meta["history"])
+    if problem:
+        raise CheckpointError(f"{path} is inconsistent: {problem}; the file was damaged or edited, use an "
+                              "earlier checkpoint")
     return tensors, meta
 
 
@@ -118,6 +172,7 @@ def load_checkpoint(path: str | os.PathLike, model: VAE, optimizer: torch.optim.
     Chapter 8, *Checkpoints: stop, resume, and get exactly the same model*.
     """
     _check_vae(model)
+    _check_optimizer(optimizer)
     tensors, meta = read_checkpoint(path)
     saved = meta.get("model_config") or {}
     if saved != model.config:

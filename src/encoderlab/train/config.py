@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import torch
+
 from .._validation import check_float, check_int, check_keys, check_one_of
-from ..data import DATASETS
-from ..vae import SEED003_CONFIG
+from ..data import DATASETS, dataset_image_shape
+from ..vae import SEED003_CONFIG, VAE
 
 __all__ = ["AMP_MODES", "MODEL_PRESETS", "RECON_KINDS", "TrainConfig"]
 
@@ -73,9 +77,7 @@ class TrainConfig:
         check_int("batch_size", self.batch_size, min_value=1)
         check_float("lr", self.lr, positive=True)
         check_float("weight_decay", self.weight_decay, min_value=0.0)
-        self.adam_betas = tuple(float(b) for b in self.adam_betas)
-        if len(self.adam_betas) != 2 or not all(0.0 <= b < 1.0 for b in self.adam_betas):
-            raise ValueError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas!r}")
+        self.adam_betas = _check_betas(self.adam_betas)
         check_float("adam_eps", self.adam_eps, positive=True)
         check_float("beta", self.beta, min_value=0.0)
         check_int("kl_warmup_steps", self.kl_warmup_steps, min_value=0)
@@ -86,6 +88,25 @@ class TrainConfig:
         for name in ("log_every", "eval_every", "ckpt_every", "sample_every"):
             check_int(name, getattr(self, name), min_value=0)
         check_int("keep_checkpoints", self.keep_checkpoints, min_value=1)
+
+    def check_model(self, image_shape: Sequence[int] | None = None) -> tuple[int, int, int]:
+        """Check, before any data is loaded, that :attr:`model` builds a VAE and that the images fit it; returns
+        the latent shape. ``image_shape`` ``(C, H, W)`` defaults to the dataset's (:func:`dataset_image_shape`).
+
+        The VAE is built on the meta device (no memory, no time), so its own argument checks run.
+        """
+        c, h, w = dataset_image_shape(self.dataset, self.image_size) if image_shape is None else image_shape
+        if isinstance(self.model, dict):
+            allowed = [p for p in inspect.signature(VAE).parameters if p != "im_channels"]
+            check_keys("model arguments (VAE keyword arguments)", {k for k in self.model if k != "im_channels"},
+                       allowed)
+        with torch.device("meta"):
+            vae = VAE(**self.model_kwargs(c))
+        try:
+            return vae.latent_shape(h, w)
+        except ValueError as err:
+            raise ValueError(f"image_size={h} does not fit the model: {err} (the model halves the image "
+                             f"{sum(vae.down_sample)} times)") from None
 
     def model_kwargs(self, im_channels: int) -> dict:
         """The VAE arguments for images with ``im_channels`` channels."""
@@ -106,3 +127,16 @@ class TrainConfig:
             raise TypeError(f"a training config must be a dict, got {type(data).__name__}")
         check_keys("training config keys", data, [f.name for f in dataclasses.fields(cls)])
         return cls(**data)
+
+
+def _check_betas(betas) -> tuple[float, float]:
+    """``adam_betas`` as two floats in ``[0, 1)`` (a list from a JSON file is fine; a string is not)."""
+    if isinstance(betas, (str, bytes)) or not isinstance(betas, Sequence):
+        raise TypeError(f"adam_betas must be a pair of numbers such as (0.9, 0.999), got {type(betas).__name__} "
+                        f"{betas!r}")
+    if len(betas) != 2:
+        raise ValueError(f"adam_betas must be two numbers in [0, 1), got {len(betas)}: {betas!r}")
+    values = tuple(check_float(f"adam_betas[{i}]", b) for i, b in enumerate(betas))
+    if not all(0.0 <= b < 1.0 for b in values):
+        raise ValueError(f"adam_betas must be two numbers in [0, 1), got {values!r}")
+    return values

@@ -16,7 +16,11 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["DistributedContext", "data_parallel", "finish_distributed", "init_distributed", "mean_over_processes"]
+from .._validation import check_device
+from ..utils import get_device
+
+__all__ = ["DistributedContext", "data_parallel", "finish_distributed", "init_distributed", "mean_over_processes",
+           "resolve_device"]
 
 
 @dataclass
@@ -60,6 +64,28 @@ def init_distributed(device: str | torch.device | None = None) -> DistributedCon
             torch.cuda.set_device(local_rank)
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
     return DistributedContext(rank=rank, world_size=world_size, local_rank=local_rank)
+
+
+def resolve_device(device: str | torch.device | None, ctx: DistributedContext | None = None) -> torch.device:
+    """The device this process trains on: ``device`` checked (a name PyTorch knows, available on this machine)
+    before any work, or the best available one; under torchrun a bare ``"cuda"`` means this process's GPU.
+
+    Chapter 8, *Longer runs: the command line and ``torchrun``*.
+    """
+    if device is None:
+        device = get_device()
+    else:
+        device = check_device("device", device)
+        if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+            raise ValueError(f"device={str(device)!r} but this machine has {torch.cuda.device_count()} CUDA "
+                             "device(s); use 'cpu' or leave the device out (the best available)")
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise ValueError("device='mps' but the MPS backend is not available here; use 'cpu'")
+        if device.type not in ("cpu", "cuda", "mps"):
+            raise ValueError(f"device={str(device)!r}: encoderlab trains on 'cpu', 'cuda' or 'mps'")
+    if device.type == "cuda" and device.index is None and ctx is not None and ctx.enabled:
+        device = torch.device("cuda", ctx.local_rank)  # one GPU per process
+    return device
 
 
 def data_parallel(module: nn.Module, ctx: DistributedContext, device: torch.device) -> nn.Module:

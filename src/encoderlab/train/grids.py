@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .._validation import check_int, check_tensor
+from .._validation import check_int, check_path, check_spatial_min, check_tensor
 from ..vae import VAE
 
 __all__ = ["image_grid", "write_sample_grid"]
@@ -21,6 +21,9 @@ def image_grid(images: torch.Tensor, nrow: int = 8, padding: int = 1) -> torch.T
     Chapter 8, *Data that needs no network*.
     """
     check_tensor("images", images, ndim=4, layout="(N, C, H, W)")
+    if images.shape[0] < 1:
+        raise ValueError(f"images must hold at least one image, got shape {tuple(images.shape)}")
+    check_spatial_min("images", images, 1, why="an image cannot be empty")
     check_int("nrow", nrow, min_value=1)
     check_int("padding", padding, min_value=0)
     n, c, h, w = images.shape
@@ -42,6 +45,10 @@ def write_sample_grid(model: VAE, images: torch.Tensor, path: Path, *, seed: int
     """
     import matplotlib.image
 
+    if not isinstance(model, VAE):
+        raise TypeError(f"model must be an encoderlab VAE, got {type(model).__name__}")
+    path = Path(check_path("path", path))
+    check_int("seed", seed, min_value=0)
     gen = torch.Generator().manual_seed(seed)
     was_training = model.training
     model.eval()

@@ -15,14 +15,19 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .._validation import check_int
-from ..data import ImageDataset, eval_loader, make_dataset, make_loader
+from .._validation import check_bool, check_int, check_one_of
+from ..data import ImageDataset, check_dataset, eval_loader, make_dataset, make_loader
 from ..distributions import DiagonalGaussian, elbo_loss
-from ..utils import get_device
 from ..vae import VAE
 from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
-from .config import TrainConfig
-from .distributed import DistributedContext, data_parallel, init_distributed, mean_over_processes
+from .config import RECON_KINDS, TrainConfig
+from .distributed import (
+    DistributedContext,
+    data_parallel,
+    init_distributed,
+    mean_over_processes,
+    resolve_device,
+)
 from .objective import ELBOModel, kl_weight, psnr
 
 __all__ = ["Trainer", "evaluate"]
@@ -47,17 +52,31 @@ class Trainer:
                  progress: bool = True, distributed: DistributedContext | None = None) -> None:
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+        if distributed is not None and not isinstance(distributed, DistributedContext):
+            raise TypeError(f"distributed must be a DistributedContext or None, got {type(distributed).__name__}")
+        for name, data in (("train_data", train_data), ("val_data", val_data)):
+            if data is not None and not isinstance(data, ImageDataset):
+                check_dataset(name, data)  # a tensor or a list gets its own hint
+                raise TypeError(f"{name} must be an encoderlab.data.ImageDataset, got {type(data).__name__}")
         self.config = config
+        self.progress = check_bool("progress", progress)
         self.ctx = distributed if distributed is not None else init_distributed()
-        device = get_device() if device is None else torch.device(device)
-        if device.type == "cuda" and device.index is None and self.ctx.enabled:
-            device = torch.device("cuda", self.ctx.local_rank)  # one GPU per process
-        self.device = device
-        self.progress = progress
+        self.device = resolve_device(device, self.ctx)
+        # refused before any data is loaded: a model that does not build, or images it cannot take
+        config.check_model(None if train_data is None else train_data.image_shape)
         self.train_data = train_data if train_data is not None else make_dataset(
             config.dataset, "train", config.image_size, val_fraction=config.val_fraction, seed=config.seed)
         self.val_data = val_data if val_data is not None else make_dataset(
             config.dataset, "val", config.image_size, val_fraction=config.val_fraction, seed=config.seed)
+        if self.val_data.image_shape != self.train_data.image_shape:
+            raise ValueError(f"val_data has images of shape {self.val_data.image_shape}, train_data "
+                             f"{self.train_data.image_shape}; they must be the same")
+        if config.batch_size > len(self.train_data):
+            raise ValueError(f"batch_size={config.batch_size} is larger than the training data "
+                             f"({len(self.train_data)} images)")
+        if config.batch_size % self.ctx.world_size:
+            raise ValueError(f"batch_size={config.batch_size} (the global batch) must be divisible by the "
+                             f"{self.ctx.world_size} processes")
         torch.manual_seed(config.seed)  # the initial weights are a function of the seed
         self.model = VAE(**config.model_kwargs(self.train_data.image_shape[0])).to(self.device)
         # fails early if the image size does not fit the model
@@ -124,6 +143,8 @@ class Trainer:
         """
         steps = max(0, self.config.steps - self.step) if steps is None else steps
         check_int("steps", steps, min_value=0)
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be a function (trainer, record) or None, got {type(callback).__name__}")
         loader = make_loader(self.train_data, self.config.batch_size, seed=self.config.seed, start_step=self.step,
                              num_steps=steps, rank=self.ctx.rank, world_size=self.ctx.world_size)
         start = len(self.history)
@@ -162,7 +183,7 @@ class Trainer:
         data, model, batch size, seed and objective must be the same (``beta``, ``lr``, ``steps`` may differ)."""
         _, meta = read_checkpoint(path)
         saved = meta.get("train_config")
-        if saved is not None:
+        if isinstance(saved, dict):
             mine = self.config.to_dict()
             diffs = [k for k in _SAME_RUN_KEYS if saved.get(k) != mine.get(k)]
             if diffs:
@@ -186,8 +207,12 @@ class Trainer:
             raise CheckpointError(f"{path} holds no training config; build a Trainer and call .load(path)")
         data = dict(meta["train_config"])
         if steps is not None:
-            data["steps"] = steps
-        trainer = cls(TrainConfig.from_dict(data), **kwargs)
+            data["steps"] = check_int("steps", steps, min_value=meta["step"])
+        try:
+            config = TrainConfig.from_dict(data)
+        except (TypeError, ValueError) as err:
+            raise CheckpointError(f"{path} holds a training config this code refuses: {err}") from err
+        trainer = cls(config, **kwargs)
         trainer.load(path)
         return trainer
 
@@ -201,13 +226,19 @@ def evaluate(model: VAE, dataset: ImageDataset, *, recon: str = "mse", batch_siz
     """
     if not isinstance(model, VAE):
         raise TypeError(f"model must be an encoderlab VAE, got {type(model).__name__}")
+    check_dataset("dataset", dataset)
+    check_one_of("recon", recon, RECON_KINDS)
+    check_int("seed", seed, min_value=0)
+    if amp_dtype not in (None, torch.float16, torch.bfloat16):
+        raise ValueError(f"amp_dtype must be None, torch.float16 or torch.bfloat16, got {amp_dtype!r}")
+    loader = eval_loader(dataset, batch_size)  # checks batch_size
     was_training = model.training
     model.eval()
     device = model.decoder_conv_out.weight.device
     gen = torch.Generator().manual_seed(seed + 12_345)
     sums = {"psnr": 0.0, "mse": 0.0, "recon": 0.0, "kl": 0.0}
     count = 0
-    for x in eval_loader(dataset, batch_size):
+    for x in loader:
         x = x.to(device)
         with torch.autocast("cuda", dtype=amp_dtype, enabled=amp_dtype is not None and device.type == "cuda"):
             moments = model.encode_moments(x)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from .._validation import check_int_sequence
+from .._validation import check_device, check_float, check_int, check_int_sequence
 from ..attention import AttnBlock, LinAttnBlock
 from ..ldm import AutoencoderKL, Decoder, Encoder
 from .keys import WeightsError
@@ -106,8 +106,8 @@ def autoencoder_from_diffusers_config(config: Mapping, *, device=None) -> Autoen
     blocks = check_int_sequence("config['block_out_channels']", config.get("block_out_channels", (64,)),
                                 min_value=1, min_len=1, example="(128, 256, 512, 512)")
     num_levels = len(blocks)
-    down = tuple(config.get("down_block_types", ("DownEncoderBlock2D",)))
-    up = tuple(config.get("up_block_types", ("UpDecoderBlock2D",)))
+    down = _block_types(config, "down_block_types", "DownEncoderBlock2D")
+    up = _block_types(config, "up_block_types", "UpDecoderBlock2D")
     if len(down) != num_levels or len(up) != num_levels:
         raise ValueError(f"config has {num_levels} block_out_channels but {len(down)} down and {len(up)} up blocks")
     for name, want in (("norm_num_groups", 32), ("act_fn", "silu"), ("use_quant_conv", True),
@@ -134,16 +134,33 @@ def autoencoder_from_diffusers_config(config: Mapping, *, device=None) -> Autoen
     if any(b % ch for b in blocks):
         raise ValueError(f"block_out_channels {blocks} must all be multiples of the first, {ch} (LDM's ch)")
     size = config.get("sample_size", 32)  # an int, or (height, width) in some configs
-    resolution = int(size[0] if isinstance(size, (list, tuple)) else size)
-    latent = int(config.get("latent_channels", 4))
+    resolution = _entry("sample_size", size[0] if isinstance(size, (list, tuple)) and size else size)
+    latent = _entry("latent_channels", config.get("latent_channels", 4))
     ddconfig = {
-        "ch": ch, "ch_mult": tuple(b // ch for b in blocks), "num_res_blocks": int(config.get("layers_per_block", 1)),
+        "ch": ch, "ch_mult": tuple(b // ch for b in blocks),
+        "num_res_blocks": _entry("layers_per_block", config.get("layers_per_block", 1)),
         "attn_resolutions": [resolution // 2**i for i, a in enumerate(enc_attn) if a],
-        "in_channels": int(config.get("in_channels", 3)), "out_ch": int(config.get("out_channels", 3)),
+        "in_channels": _entry("in_channels", config.get("in_channels", 3)),
+        "out_ch": _entry("out_channels", config.get("out_channels", 3)),
         "resolution": resolution, "z_channels": latent, "double_z": True,
         "attn_type": "vanilla" if mid_attn else "none",
     }
+    scaling = check_float("config['scaling_factor']", config.get("scaling_factor", 0.18215), positive=True)
     if device is None:
-        return AutoencoderKL(ddconfig, latent, scaling_factor=float(config.get("scaling_factor", 0.18215)))
-    with torch.device(device):
-        return AutoencoderKL(ddconfig, latent, scaling_factor=float(config.get("scaling_factor", 0.18215)))
+        return AutoencoderKL(ddconfig, latent, scaling_factor=scaling)
+    with torch.device(check_device("device", device)):
+        return AutoencoderKL(ddconfig, latent, scaling_factor=scaling)
+
+
+def _entry(name: str, value) -> int:
+    """A positive int entry of a diffusers config (``2``, not ``"2"`` nor ``2.5``)."""
+    return check_int(f"config[{name!r}]", value, min_value=1)
+
+
+def _block_types(config: Mapping, name: str, default: str) -> tuple[str, ...]:
+    """``config[name]``, a list of block type names (not a single string, whose letters would be read as names)."""
+    types = config.get(name, (default,))
+    if isinstance(types, str) or not isinstance(types, (list, tuple)) or not all(isinstance(t, str) for t in types):
+        raise TypeError(f"config[{name!r}] must be a list of block type names such as [{default!r}], got "
+                        f"{type(types).__name__} {types!r}")
+    return tuple(types)

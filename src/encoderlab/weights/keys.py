@@ -26,6 +26,8 @@ from typing import NamedTuple
 
 import torch
 
+from .._validation import check_int
+
 __all__ = ["FIELDS", "KEY_TEMPLATES", "WeightsError", "detect_format", "diffusers_to_ldm", "ldm_to_diffusers"]
 
 _MAX_LISTED = 12
@@ -170,8 +172,12 @@ def is_attn_projection(ldm_key: str) -> bool:
     return bool(re.search(r"\.(attn\.\d+|attn_1)\.(q|k|v|proj_out)\.weight$", ldm_key))
 
 
-def _num_levels(keys, pattern: str) -> int | None:
-    found = [int(m.group(1)) for k in keys if (m := re.match(pattern, k))]
+def _levels(state_dict, num_levels: int | None, pattern: str) -> int | None:
+    """Check the arguments of a renaming; ``num_levels``, or the number of decoder levels the keys show."""
+    check_state_dict(state_dict)
+    if num_levels is not None:
+        return check_int("num_levels", num_levels, min_value=1)
+    found = [int(m.group(1)) for k in state_dict if (m := re.match(pattern, k))]
     return max(found) + 1 if found else None
 
 
@@ -185,8 +191,7 @@ def ldm_to_diffusers(state_dict: Mapping[str, torch.Tensor], *, num_levels: int 
     diffusers' own converter leaves out. Raises :class:`WeightsError` for keys it does not know.
     Chapter 7, *Loading real checkpoints*.
     """
-    check_state_dict(state_dict)
-    num_up = num_levels if num_levels is not None else _num_levels(state_dict, r"^decoder\.up\.(\d+)\.")
+    num_up = _levels(state_dict, num_levels, r"^decoder\.up\.(\d+)\.")
     out, unknown = {}, []
     for key, value in state_dict.items():
         if _LINEAR_ATTENTION.match(key):
@@ -212,8 +217,7 @@ def diffusers_to_ldm(state_dict: Mapping[str, torch.Tensor], *, num_levels: int 
     Accepts diffusers' older attention names (``query``, ``key``, ``value``, ``proj_attn``) too.
     Chapter 7, *Loading real checkpoints*.
     """
-    check_state_dict(state_dict)
-    num_up = num_levels if num_levels is not None else _num_levels(state_dict, r"^decoder\.up_blocks\.(\d+)\.")
+    num_up = _levels(state_dict, num_levels, r"^decoder\.up_blocks\.(\d+)\.")
     out, unknown = {}, []
     for key, value in state_dict.items():
         new = translate_key(key, DIFFUSERS, num_up)
@@ -237,4 +241,5 @@ _DIFFUSERS_MARK = re.compile(r"(^|\.)(down_blocks|up_blocks|mid_block|conv_norm_
 def detect_format(state_dict: Mapping[str, torch.Tensor]) -> str:
     """``"diffusers"`` if the keys use diffusers' block names (``down_blocks``, ``mid_block``, ...), else ``"ldm"``
     (LDM's and encoderlab's names are the same). Chapter 7, *Loading real checkpoints*."""
+    check_state_dict(state_dict)
     return "diffusers" if any(_DIFFUSERS_MARK.search(k) for k in state_dict) else "ldm"

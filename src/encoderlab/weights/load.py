@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from .._validation import check_one_of
+from .._validation import check_bool, check_one_of
 from ..fast import ChannelsLastOnCPU
 from .configs import check_diffusers_compatible, model_role, num_model_levels
 from .files import load_file, unwrap
@@ -72,8 +72,12 @@ def load_weights(model: nn.Module, source, *, format: str = "auto", assign: bool
     """
     role = model_role(model)
     check_one_of("format", format, FORMATS)
+    check_bool("assign", assign)
     if isinstance(source, (str, os.PathLike)):
         source = load_file(source)
+    elif not isinstance(source, Mapping):
+        raise TypeError(f"source must be a state dict or a path (str or pathlib.Path) to a weights file, got "
+                        f"{type(source).__name__} {source!r:.60}")
     state_dict = unwrap(source)
     check_state_dict(state_dict)
     if format == "auto":

@@ -53,8 +53,9 @@ lint: $(STAMP)
 workflows: $(STAMP)
 	$(BIN)/actionlint .github/workflows/*.yml
 
+# Two workers: most unit tests pin one thread (tests/conftest.py), so two run side by side on two cores.
 unit: $(STAMP)
-	$(BIN)/pytest tests -q
+	$(BIN)/pytest tests -q -n 2
 
 nbval: $(STAMP)
 	$(BIN)/pytest chapters assignments -q --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=300

@@ -152,8 +152,8 @@ def test_per_dimension_blocks_are_ordinary_classes(kind, base, order):
 def test_the_public_block_checks_its_input_once(monkeypatch):
     """A public block checks its input; the N-D blocks inside a network (checked by the network) do not."""
     calls = []
-    real = blocks_module.check_tensor
-    monkeypatch.setattr(blocks_module, "check_tensor", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    real = blocks_module.check_block_input
+    monkeypatch.setattr(blocks_module, "check_block_input", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
     el.BlockPlain2d(4, 4)(torch.randn(1, 4, 5, 5))
     assert calls == ["x"]
     calls.clear()

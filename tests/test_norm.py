@@ -64,9 +64,13 @@ def test_output_of_one_sample_does_not_depend_on_the_batch():
 
 
 def test_half_precision_is_normalised_in_float32():
+    """Under autocast (where half-precision activations reach a float32 norm) the statistics are float32;
+    outside autocast the package's one dtype rule refuses the mix (tests/test_bad_inputs_image.py)."""
     x = (torch.randn(2, 8, 4, 4) * 100 + 1000).to(torch.bfloat16)
+    assert torch.nn.functional.group_norm(x, 4).dtype == torch.bfloat16  # CPU autocast leaves group_norm alone
     for fused in (False, True):
-        y = GroupNorm(4, 8, fused=fused)(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = GroupNorm(4, 8, fused=fused)(x)
         assert y.dtype == torch.bfloat16
         ref = nn.functional.group_norm(x.float(), 4)
         assert (y.float() - ref).abs().max() < 0.05

@@ -170,7 +170,10 @@ def check_dtype_matches(name: str, x: torch.Tensor, module: torch.nn.Module) -> 
     should be the same"). Under ``torch.autocast`` mixed dtypes are what autocast is for, so nothing is checked.
     Convert one side deliberately: ``x.to(dtype)`` or ``module.to(dtype)``.
     """
-    if torch.is_autocast_enabled(x.device.type):
+    try:
+        if torch.is_autocast_enabled(x.device.type):
+            return
+    except RuntimeError:  # a device type autocast does not know ("meta"): nothing is computed there anyway
         return
     param = next(iter(module.parameters()), None)
     if param is not None and param.dtype != x.dtype and not param.is_meta:
@@ -233,3 +236,20 @@ def check_path(name: str, value) -> os.PathLike | str:
     if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)):
         raise TypeError(f"{name} must be a path (str or pathlib.Path), got {type(value).__name__} {value!r}")
     return value
+
+
+def check_block_input(name: str, x, module: torch.nn.Module, *, channels: int | None = None, ndim: int | None = 4,
+                      min_ndim: int | None = None, layout: str = "(B, C, H, W)", min_size: int = 1,
+                      dims: int | None = None, why: str = "") -> torch.Tensor:
+    """The one input check of a public block or model taking ``(B, C, *spatial)``: a real floating tensor with
+    ``ndim`` (or at least ``min_ndim``) dimensions, ``channels`` channels, every spatial size at least
+    ``min_size`` (an empty map is refused here, not deep inside a convolution; ``dims``: only the last ``dims``
+    axes, e.g. 2 for a video whose empty time chunk is valid), and the dtype of ``module``'s
+    parameters (:func:`check_dtype_matches`). Returns ``x``. An entry that checks its sizes with
+    :func:`check_spatial_multiple` right after passes ``min_size=0`` (that message is the more specific)."""
+    check_tensor(name, x, ndim=ndim, min_ndim=min_ndim, layout=layout)
+    if channels is not None:
+        check_channels(name, x, channels)
+    check_spatial_min(name, x, min_size, dims=x.dim() - 2 if dims is None else dims, why=why)
+    check_dtype_matches(name, x, module)
+    return x

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import check_channels, check_divisible, check_int, check_one_of, check_tensor
+from ._validation import check_block_input, check_divisible, check_int, check_one_of, check_tensor
 from .norm import GroupNorm
 
 __all__ = [
@@ -102,17 +102,28 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
 # scaled dot-product attention
 
 
-def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor | None) -> None:
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        if t is None:
-            continue
-        check_tensor(name, t)
-        if t.dim() < 2:
-            raise ValueError(f"{name} must have shape (..., tokens, dim), got {tuple(t.shape)}")
+def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor | None, *, with_v: bool = True) -> None:
+    """q ``(..., N, d)``, k ``(..., M, d)`` and (``with_v``) v ``(..., M, e)``: real floating tensors of one dtype,
+    at least one key, leading (batch, head) dimensions that broadcast."""
+    given = (("q", q), ("k", k), ("v", v)) if with_v else (("q", q), ("k", k))
+    names = "q, k and v" if with_v else "q and k"
+    for name, t in given:
+        check_tensor(name, t, min_ndim=2, layout="(..., tokens, dim)")
+    tensors = [t for _, t in given]
+    if len({t.dtype for t in tensors}) > 1:
+        dtypes = ", ".join(f"{name} {t.dtype}" for name, t in given)
+        raise TypeError(f"{names} must have one dtype, got {dtypes}; convert them with .to()")
     if q.shape[-1] != k.shape[-1]:
         raise ValueError(f"q and k must have the same last dimension, got {q.shape[-1]} and {k.shape[-1]}")
-    if v is not None and k.shape[-2] != v.shape[-2]:
+    if with_v and k.shape[-2] != v.shape[-2]:
         raise ValueError(f"k and v must have the same number of tokens, got {k.shape[-2]} and {v.shape[-2]}")
+    if k.shape[-2] == 0:
+        raise ValueError(f"k has no tokens (shape {tuple(k.shape)}): a softmax over no keys is undefined")
+    try:
+        torch.broadcast_shapes(*(t.shape[:-2] for t in tensors))
+    except RuntimeError:
+        shapes = ", ".join(f"{name} {tuple(t.shape)}" for name, t in given)
+        raise ValueError(f"the leading (batch, head) dimensions of {names} must match or be 1, got {shapes}") from None
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -127,7 +138,7 @@ def attention_weights(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     Row ``i`` holds how much query ``i`` takes from every key; every row sums to 1. Computed in (at least)
     float32 and returned in that precision.
     """
-    _check_qkv(q, k, None)
+    _check_qkv(q, k, None, with_v=False)
     dtype = _compute_dtype(q.dtype)
     scores = (q.to(dtype) @ k.to(dtype).transpose(-1, -2)) / math.sqrt(q.shape[-1])
     return scores.softmax(dim=-1)
@@ -177,8 +188,7 @@ class AttnBlock(nn.Module):
         self.proj_out = nn.Conv2d(in_channels, in_channels, kernel_size=1)
 
     def _check(self, x: torch.Tensor) -> None:
-        check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
-        check_channels("x", x, self.in_channels)
+        check_block_input("x", x, self, channels=self.in_channels)
 
     def _tokens(self, x: torch.Tensor):
         """q, k, v as contiguous ``(B, H*W, C)`` tokens: a 1x1 conv on a feature map is a Linear on its tokens."""
@@ -222,8 +232,7 @@ class LinAttnBlock(nn.Module):
         self.to_out = nn.Conv2d(in_channels, in_channels, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
-        check_channels("x", x, self.in_channels)
+        check_block_input("x", x, self, channels=self.in_channels)
         b, c, h, w = x.shape
         q, k, v = self.to_qkv(x).reshape(b, 3, c, h * w).unbind(dim=1)  # each (B, C, HW)
         k = k.softmax(dim=-1)  # over positions, not over channels

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import check_bool, check_channels, check_int, check_tensor
+from ._validation import check_block_input, check_bool, check_int, check_tensor
 
 __all__ = [
     "AvgPoolDownsample",
@@ -71,9 +71,10 @@ class _Resampler(nn.Module):
 
     def _check_input(self, x: torch.Tensor, *, halves: bool = False) -> None:
         check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
-        check_channels("x", x, self.in_channels)
         if halves and min(x.shape[2:]) < 2:
-            raise ValueError(f"x must be at least 2x2 to halve, got shape {tuple(x.shape)}")
+            raise ValueError(f"x must be at least 2x2 to halve, got spatial size {tuple(x.shape[2:])} (shape "
+                             f"{tuple(x.shape)})")
+        check_block_input("x", x, self, channels=self.in_channels)
 
 
 class _ConvResampler(_Resampler):
@@ -100,7 +101,7 @@ class Downsample(_ConvResampler):
         super().__init__(in_channels, with_conv, stride=2, padding=0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._check_input(x)
+        self._check_input(x, halves=True)
         if self.with_conv:
             return self.conv(F.pad(x, (0, 1, 0, 1), mode="constant", value=0.0))
         return F.avg_pool2d(x, kernel_size=2, stride=2)

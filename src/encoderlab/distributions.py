@@ -14,7 +14,14 @@ from typing import NamedTuple
 
 import torch
 
-from ._validation import check_bool, check_float, check_one_of, check_tensor
+from ._validation import (
+    check_bool,
+    check_float,
+    check_generator,
+    check_one_of,
+    check_spatial_min,
+    check_tensor,
+)
 
 __all__ = ["REDUCTIONS", "DiagonalGaussian", "ELBOTerms", "elbo_loss"]
 
@@ -50,6 +57,9 @@ class DiagonalGaussian:
             )
         if moments.shape[1] == 0:
             raise ValueError(f"moments has no channels: shape {tuple(moments.shape)}")
+        if moments.dim() > 2:
+            check_spatial_min("moments", moments, 1, dims=moments.dim() - 2, why="an empty latent has nothing to "
+                              "sample")
         self.moments = moments
         self.deterministic = deterministic
         self.mean, logvar = torch.chunk(moments, 2, dim=1)
@@ -91,8 +101,7 @@ class DiagonalGaussian:
         sample on every device (diffusers does the same). Shape: the latent shape.
         Chapter 5, *Sampling, and the reparameterization trick*.
         """
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        check_generator("generator", generator)
         draw_on = self.mean.device if generator is None else generator.device
         eps = torch.randn(self.mean.shape, generator=generator, device=draw_on, dtype=self.mean.dtype)
         return self.mean + self.std * eps.to(self.mean.device)

@@ -12,7 +12,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import check_bool, check_channels, check_divisible, check_int, check_one_of, check_tensor
+from ._validation import (
+    check_block_input,
+    check_bool,
+    check_channels,
+    check_divisible,
+    check_dtype_matches,
+    check_int,
+    check_one_of,
+    check_tensor,
+)
 from .attention import ATTENTION_BACKENDS, attention, attention_weights, from_tokens, merge_heads, split_heads
 from .norm import GroupNorm
 from .resnet import check_seed003_args, seed003_skips, seed003_unit, seed003_units
@@ -63,16 +72,26 @@ class MultiHeadSelfAttention(nn.Module):
         v = F.linear(value, w_v, b_v)
         return (split_heads(t, self.num_heads) for t in (q, k, v))  # each (B, heads, tokens, head_dim)
 
-    def forward(self, query: torch.Tensor, key: torch.Tensor | None = None, value: torch.Tensor | None = None,
-                *, need_weights: bool = False, average_attn_weights: bool = True):
+    def _check_inputs(self, query, key, value, need_weights, average_attn_weights) -> None:
         key = query if key is None else key
         value = key if value is None else value
         for name, t in (("query", query), ("key", key), ("value", value)):
             check_tensor(name, t, ndim=3, layout="(B, tokens, embed_dim)")
             check_channels(name, t, self.embed_dim, dim=2)
+            check_dtype_matches(name, t, self)
         if key.shape[:2] != value.shape[:2] or key.shape[0] != query.shape[0]:
             raise ValueError(f"query {tuple(query.shape)}, key {tuple(key.shape)} and value {tuple(value.shape)} "
                              "must share the batch size, and key and value the number of tokens")
+        if key.shape[1] == 0:
+            raise ValueError(f"key has no tokens (shape {tuple(key.shape)}): a softmax over no keys is undefined")
+        check_bool("need_weights", need_weights)
+        check_bool("average_attn_weights", average_attn_weights)
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor | None = None, value: torch.Tensor | None = None,
+                *, need_weights: bool = False, average_attn_weights: bool = True):
+        self._check_inputs(query, key, value, need_weights, average_attn_weights)
+        key = query if key is None else key
+        value = key if value is None else value
         q, k, v = self._project(query, key, value)
         out = self.out_proj(merge_heads(attention(q, k, v, backend=self.backend)))
         if not need_weights:
@@ -124,8 +143,7 @@ class MidBlock(nn.Module):
         return seed003_unit(self.resnet_conv_first[i], self.resnet_conv_second[i], self.residual_input_conv[i], x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
-        check_channels("x", x, self.in_channels)
+        check_block_input("x", x, self, channels=self.in_channels)
         out = self._resnet(0, x)
         for i in range(self.num_layers):
             b, c, h, w = out.shape

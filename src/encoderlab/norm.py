@@ -7,11 +7,20 @@ across the batch, so one image's output never depends on the other images in the
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import check_bool, check_channels, check_divisible, check_float, check_int, check_tensor
+from ._validation import (
+    check_block_input,
+    check_bool,
+    check_divisible,
+    check_float,
+    check_int,
+    check_tensor,
+)
 
 __all__ = ["GroupNorm", "PerFrameGroupNorm", "group_norm", "per_frame_group_norm"]
 
@@ -31,16 +40,31 @@ def _check_affine(weight, bias, channels: int) -> None:
             continue
         if not isinstance(p, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor or None, got {type(p).__name__}")
+        check_tensor(name, p)
         if p.shape != (channels,):
             raise ValueError(f"{name} must have shape ({channels},) to match the channels, got {tuple(p.shape)}")
 
 
-def _check_call(x: torch.Tensor, num_groups, weight, bias, eps) -> torch.Tensor:
+def _check_call(x: torch.Tensor, num_groups, weight, bias, eps, *, per_frame: bool = False) -> torch.Tensor:
     """The checks of a functional norm call on ``(B, C, *)``; return ``x`` in at least float32 for the statistics."""
     channels = x.shape[1]
     _check_group_args(num_groups, channels, eps)
     _check_affine(weight, bias, channels)
+    _check_group_size(x, num_groups, per_frame=per_frame)
     return _upcast(x)
+
+
+def _check_group_size(x: torch.Tensor, num_groups: int, *, per_frame: bool = False) -> None:
+    """A group of a single value has variance 0: the output would be the bias alone (PyTorch's fused kernel
+    refuses it). Raise unless every group holds at least 2 values. An empty map (no position) is normalised
+    to an empty map, as by PyTorch: a streamed video can hand a norm an empty chunk of frames."""
+    positions = math.prod(x.shape[3:] if per_frame else x.shape[2:])
+    values = x.shape[1] // num_groups * positions
+    if values == 1 or (values < 2 and positions > 0):
+        where = "per frame" if per_frame else "per sample"
+        raise ValueError(f"x of shape {tuple(x.shape)} gives every one of the {num_groups} groups a single value "
+                         f"{where} ({x.shape[1] // num_groups} channel(s) x {positions} position(s)); a group "
+                         "needs at least 2 values to be normalised: use a larger map or fewer groups")
 
 
 def _upcast(x: torch.Tensor) -> torch.Tensor:
@@ -105,7 +129,7 @@ def per_frame_group_norm(x: torch.Tensor, num_groups: int, weight: torch.Tensor 
     """
     check_tensor("x", x, ndim=5, layout="(B, C, T, H, W)")
     in_dtype = x.dtype
-    x = _check_call(x, num_groups, weight, bias, eps)
+    x = _check_call(x, num_groups, weight, bias, eps, per_frame=True)
     b, c, t, h, w = x.shape
     # (B, G, C//G, T, H*W): reduce over the channels of a group (dim 2) and the positions (dim 4), not time.
     grouped = x.reshape(b, num_groups, c // num_groups, t, h * w)
@@ -145,8 +169,9 @@ class GroupNorm(nn.Module):
         _register_affine(self, num_channels, affine)
 
     def _check_input(self, x: torch.Tensor) -> None:
-        check_tensor("x", x, min_ndim=3, layout=_BC_LAYOUT)
-        check_channels("x", x, self.num_channels)
+        check_block_input("x", x, self, channels=self.num_channels, ndim=None, min_ndim=3, layout=_BC_LAYOUT,
+                          min_size=0)
+        _check_group_size(x, self.num_groups)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
@@ -166,8 +191,8 @@ class PerFrameGroupNorm(GroupNorm):
     """
 
     def _check_input(self, x: torch.Tensor) -> None:
-        check_tensor("x", x, ndim=5, layout="(B, C, T, H, W)")
-        check_channels("x", x, self.num_channels)
+        check_block_input("x", x, self, channels=self.num_channels, ndim=5, layout="(B, C, T, H, W)", min_size=0)
+        _check_group_size(x, self.num_groups, per_frame=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)

@@ -17,13 +17,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._validation import (
+    check_block_input,
     check_bool,
-    check_channels,
     check_divisible,
     check_float,
     check_int,
     check_one_of,
-    check_tensor,
 )
 from .causal import PADDING_MODES, CausalConv3d
 from .fast import lean_resnet_forward
@@ -89,8 +88,7 @@ class ResnetBlock(nn.Module):
         return self.conv_shortcut(x) if self.use_conv_shortcut else self.nin_shortcut(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
-        check_channels("x", x, self.in_channels)
+        check_block_input("x", x, self, channels=self.in_channels)
         if self.lean_inference and not torch.is_grad_enabled():
             return lean_resnet_forward(self, x)  # the same recipe in less memory (encoderlab.fast)
         h = self.conv1(F.silu(self.norm1(x)))
@@ -172,8 +170,7 @@ class SkipConvResnetBlock(nn.Module):
         self.residual_input_conv = seed003_skips(in_channels, out_channels, 1)[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
-        check_channels("x", x, self.in_channels)
+        check_block_input("x", x, self, channels=self.in_channels)
         return seed003_unit(self.resnet_conv_first, self.resnet_conv_second, self.residual_input_conv, x)
 
 
@@ -249,8 +246,8 @@ class CausalResnet3d(nn.Module):
             self.conv_shortcut = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor("x", x, ndim=5, layout="(B, C, T, H, W)")
-        check_channels("x", x, self.in_channels)
+        check_block_input("x", x, self, channels=self.in_channels, ndim=5, layout="(B, C, T, H, W)",
+                          dims=2)  # an empty time chunk is valid (streaming)
         h = self.conv1(self.activation_fn(self.norm1(x)))
         h = self.conv2(self.dropout(self.activation_fn(self.norm2(h))))
         skip = x if self.conv_shortcut is None else self.conv_shortcut(x)

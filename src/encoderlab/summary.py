@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ._validation import check_int
+from ._validation import check_device, check_dtype_matches, check_int, check_int_sequence
 
 __all__ = ["LayerSummary", "ParsedTable", "SummaryRow", "layer_summary", "parse_summary", "short_label"]
 
@@ -42,6 +42,7 @@ def short_label(label: str, width: int = 20) -> str:
     ``_BlockBo...neckNd-11``)."""
     if not isinstance(label, str):
         raise TypeError(f"label must be a str, got {type(label).__name__}")
+    check_int("width", width, min_value=1)
     return label if len(label) <= width else f"{label[:8]}...{label[-9:]}"
 
 
@@ -150,10 +151,27 @@ def _normalise_input_sizes(input_size) -> tuple[tuple[int, ...], ...]:
         raise TypeError(f"input_size must be a tuple such as (3, 64, 64) or a sequence of such tuples, "
                         f"got {input_size!r}")
     sizes = (input_size,) if not isinstance(input_size[0], Sequence) else tuple(input_size)
-    for size in sizes:
+    for i, size in enumerate(sizes):
+        name = "input_size" if len(sizes) == 1 and sizes[0] is input_size else f"input_size[{i}]"
+        check_int_sequence(name, size, min_len=1, example="(3, 64, 64)")
         for item in size:
             check_int("every entry of input_size", item, min_value=1)
     return tuple(tuple(size) for size in sizes)
+
+
+def _check_dtypes(dtypes, count: int) -> list[torch.dtype]:
+    if dtypes is None:
+        return [torch.float32] * count
+    if isinstance(dtypes, (str, bytes, torch.dtype)) or not isinstance(dtypes, Sequence):
+        raise TypeError(f"dtypes must be a sequence of torch.dtype (one per input) such as [torch.float32], "
+                        f"got {type(dtypes).__name__} {dtypes!r}")
+    for dtype in dtypes:
+        if not isinstance(dtype, torch.dtype):
+            raise TypeError(f"dtypes must contain torch.dtype values such as torch.float32, got "
+                            f"{type(dtype).__name__} {dtype!r}")
+    if len(dtypes) != count:
+        raise ValueError(f"dtypes has {len(dtypes)} entries for {count} inputs")
+    return list(dtypes)
 
 
 def layer_summary(model: nn.Module, input_size, *, batch_size: int = -1, device=None,
@@ -176,14 +194,16 @@ def layer_summary(model: nn.Module, input_size, *, batch_size: int = -1, device=
     check_int("batch_size", batch_size)
     if batch_size == 0 or batch_size < -1:
         raise ValueError(f"batch_size must be -1 or >= 1, got {batch_size}")
-    dtypes = [torch.float32] * len(sizes) if dtypes is None else list(dtypes)
-    if len(dtypes) != len(sizes):
-        raise ValueError(f"dtypes has {len(dtypes)} entries for {len(sizes)} inputs")
+    dtypes = _check_dtypes(dtypes, len(sizes))
     if device is None:
         first = next(model.parameters(), None)
         device = first.device if first is not None else torch.device("cpu")
+    device = check_device("device", device)
     run_batch = 2 if batch_size == -1 else batch_size
     inputs = [torch.rand(run_batch, *size, device=device).to(dtype) for size, dtype in zip(sizes, dtypes, strict=True)]
+    for i, x in enumerate(inputs):
+        if x.is_floating_point():  # an integer input (token ids, ...) is the model's own business
+            check_dtype_matches(f"dtypes[{i}]", x, model)
 
     rows: list[SummaryRow] = []
 

@@ -20,14 +20,14 @@ import torch
 from torch import nn
 
 from ._validation import (
+    check_block_input,
     check_bool,
-    check_channels,
     check_divisible,
+    check_generator,
     check_int,
     check_int_sequence,
     check_keys,
     check_spatial_multiple,
-    check_tensor,
 )
 from .distributions import DiagonalGaussian
 from .mid_block import MidBlock
@@ -97,8 +97,7 @@ class DownBlock(_ResidualStack):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
-        check_channels("x", x, self.in_channels)
+        check_block_input("x", x, self, channels=self.in_channels, min_size=0 if self.down_sample else 1)
         if self.down_sample:
             check_spatial_multiple("x", x, 2, why="the stride-2 down_sample_conv halves it")
         return self.down_sample_conv(self._resnets(x))
@@ -123,8 +122,7 @@ class UpBlock(_ResidualStack):
         self._build_resnets()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
-        check_channels("x", x, self.in_channels)
+        check_block_input("x", x, self, channels=self.in_channels)
         return self._resnets(self.up_sample_conv(x))
 
 
@@ -277,8 +275,7 @@ class VAE(nn.Module):
         return (self.z_channels, height // f, width // f)
 
     def _check_image(self, x: torch.Tensor) -> None:
-        check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
-        check_channels("x", x, self.im_channels)
+        check_block_input("x", x, self, channels=self.im_channels, min_size=0)
         check_spatial_multiple("x", x, self.downsample_factor, why=f"the downsampling factor of the "
                                f"{sum(self.down_sample)} downsampling DownBlocks is {self.downsample_factor}")
 
@@ -307,13 +304,13 @@ class VAE(nn.Module):
         (whose log-variance clamp to [-30, 20] only matters for diverging runs). ``generator`` makes the noise
         reproducible. Shapes: ``(B, 2*z, h, w)`` moments and ``(B, z, h, w)`` sample.
         """
+        check_generator("generator", generator)
         moments = self.encode_moments(x)
         return DiagonalGaussian(moments).sample(generator), moments
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """``(B, z_channels, h, w) -> (B, im_channels, h*f, w*f)`` (no output activation)."""
-        check_tensor("z", z, ndim=4, layout="(B, z_channels, h, w)")
-        check_channels("z", z, self.z_channels)
+        check_block_input("z", z, self, channels=self.z_channels, layout="(B, z_channels, h, w)")
         out = self.decoder_conv_in(self.post_quant_conv(z))
         for i in range(self._num_mid):
             out = getattr(self, f"decoder_mids_{i}")(out)
@@ -338,6 +335,7 @@ class VAE(nn.Module):
                      generator: torch.Generator | None = None) -> torch.Tensor:
         """Decode ``num`` latents drawn from the prior N(0, I): ``(num, im_channels, height, width)``."""
         check_int("num", num, min_value=1)
+        check_generator("generator", generator)
         shape = self.latent_shape(height, width)
         ref = self.decoder_conv_out.weight
         noise_device = generator.device if generator is not None else ref.device

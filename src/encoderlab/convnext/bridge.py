@@ -11,13 +11,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._validation import (
-    check_channels,
+    check_block_input,
     check_divisible,
     check_int,
     check_int_sequence,
     check_one_of,
     check_spatial_multiple,
-    check_tensor,
 )
 from ..conv import Downsample, Upsample
 from ..norm import GroupNorm
@@ -60,8 +59,7 @@ class ConvNeXtResnetBlock(nn.Module):
         return x if self.in_channels == self.out_channels else self.nin_shortcut(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
-        check_channels("x", x, self.in_channels)
+        check_block_input("x", x, self, channels=self.in_channels)
         return self.shortcut(x) + self.drop_path(_convnext_branch(self, x))
 
 
@@ -161,8 +159,7 @@ class SmallEncoder(nn.Module):
         self.conv_out = nn.Conv2d(c, z_channels, kernel_size=3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
-        check_channels("x", x, self.in_channels)
+        check_block_input("x", x, self, channels=self.in_channels, min_size=0)
         factor = 2 ** (self.num_levels - 1)
         check_spatial_multiple("x", x, factor, why=f"2**(levels - 1) = {factor} for {self.num_levels} levels")
         return _through_levels(self, self.down, x)
@@ -194,6 +191,5 @@ class SmallDecoder(nn.Module):
         self.conv_out = nn.Conv2d(c, out_channels, kernel_size=3, padding=1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        check_tensor("z", z, ndim=4, layout="(B, C, H, W)")
-        check_channels("z", z, self.z_channels)
+        check_block_input("z", z, self, channels=self.z_channels)
         return _through_levels(self, self.up, z)

@@ -10,7 +10,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validation import check_bool, check_channels, check_float, check_int, check_tensor
+from .._validation import (
+    check_block_input,
+    check_bool,
+    check_float,
+    check_int,
+    check_tensor,
+)
 from ..norm import _LOW_PRECISION, _apply_affine, _check_affine
 
 __all__ = ["LayerNorm2d", "layer_norm_2d"]
@@ -68,8 +74,8 @@ class LayerNorm2d(nn.Module):
             self.register_parameter("bias", None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor("x", x, min_ndim=3, layout=_CHANNELS_FIRST)
-        check_channels("x", x, self.num_channels)
+        check_block_input("x", x, self, channels=self.num_channels, ndim=None, min_ndim=3, layout=_CHANNELS_FIRST,
+                          min_size=0)  # an empty map gives an empty map, as GroupNorm
         if not self.fused:
             return layer_norm_2d(x, self.weight, self.bias, self.eps)
         # channels last, normalise the last axis, channels first again

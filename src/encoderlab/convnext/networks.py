@@ -12,13 +12,12 @@ import torch
 from torch import nn
 
 from .._validation import (
-    check_channels,
+    check_block_input,
     check_float,
     check_int,
     check_int_sequence,
     check_one_of,
     check_spatial_multiple,
-    check_tensor,
 )
 from .layer_norm import LayerNorm2d
 from .stochastic_depth import StochasticDepth
@@ -120,8 +119,7 @@ class ConvNeXtBlock(nn.Module):
         return _convnext_branch(self, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
-        check_channels("x", x, self.dim)
+        check_block_input("x", x, self, channels=self.dim)
         return x + self.drop_path(self.residual(x))
 
 
@@ -189,8 +187,7 @@ class ConvNeXt(nn.Module):
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """The last stage's output: ``(B, in_chans, H, W) -> (B, dims[-1], H / stride, W / stride)``."""
-        check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
-        check_channels("x", x, self.in_chans)
+        check_block_input("x", x, self, channels=self.in_chans, min_size=0)
         check_spatial_multiple("x", x, self.stride, why=f"the network stride is {self.stride}")
         for down, stage in zip(self.downsample_layers, self.stages, strict=True):
             x = stage(down(x))

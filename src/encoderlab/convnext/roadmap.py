@@ -14,13 +14,12 @@ import torch
 from torch import nn
 
 from .._validation import (
+    check_block_input,
     check_bool,
-    check_channels,
     check_divisible,
     check_int,
     check_int_sequence,
     check_one_of,
-    check_tensor,
 )
 from .layer_norm import LayerNorm2d
 from .networks import _check_odd_kernel
@@ -162,8 +161,7 @@ class RoadmapBlock(nn.Module):
         self.post = nn.Identity() if fewer_acts else _ACTS[act]()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
-        check_channels("x", x, self.in_dim)
+        check_block_input("x", x, self, channels=self.in_dim)
         return self.post(self.shortcut(x) + self.branch(x))
 
     def describe(self) -> str:
@@ -257,15 +255,29 @@ class RoadmapNet(nn.Module):
                 c = dim
             self.stages.append(nn.Sequential(*blocks))
         self.head_norm = nn.LayerNorm(c, eps=1e-6) if separate_downsampling else nn.Identity()
+        self.stem_kind = stem
+        self.min_size = _smallest_input(stem, separate_downsampling, len(depths))
         self.fc = nn.Linear(c, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
-        check_channels("x", x, self.in_chans)
+        check_block_input("x", x, self, channels=self.in_chans, min_size=self.min_size,
+                          why=f"the {self.stem_kind} stem and {len(self.stages) - 1} downsamplings shrink it")
         x = self.stem(x)
         for stage in self.stages:
             x = stage(x)
         return self.fc(self.head_norm(x.mean(dim=(-2, -1))))
+
+
+def _smallest_input(stem: str, separate_downsampling: bool, num_stages: int) -> int:
+    """The smallest H (or W) that no layer of a :class:`RoadmapNet` empties: the patchify stem floors H / 4 and a
+    separate 2x2 stride-2 downsampler floors H / 2 (the ResNet stem and the stride-2 blocks round up)."""
+    def final(size: int) -> int:
+        size = size // 4 if stem == "patchify" else -(-size // 4)
+        for _ in range(num_stages - 1):
+            size = size // 2 if separate_downsampling else -(-size // 2)
+        return size
+
+    return next(size for size in range(1, 4 * 2**num_stages + 1) if final(size) >= 1)
 
 
 def roadmap_network(step: int, **kwargs) -> RoadmapNet:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._validation import check_bool, check_float, check_tensor
+from .._validation import check_bool, check_float, check_generator, check_tensor
 
 __all__ = ["StochasticDepth", "drop_path"]
 
@@ -25,6 +25,7 @@ def drop_path(x: torch.Tensor, p: float, training: bool = True,
     check_tensor("x", x, min_ndim=1, layout="(B, *): a batch axis")
     p = check_float("p", p, min_value=0.0, max_value=1.0)
     check_bool("training", training)
+    check_generator("generator", generator)
     if p == 0.0 or not training:
         return x
     keep = 1.0 - p

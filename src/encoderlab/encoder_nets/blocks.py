@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._validation import check_channels, check_int, check_int_tuple, check_one_of, check_tensor
+from .._validation import check_block_input, check_int, check_int_tuple, check_one_of
 from .per_dimension import per_dimension_class
-from .shapes import _check_odd_kernel
+from .shapes import _check_odd_kernel, _check_spatial
 from .units import _LAYOUT, ACTIVATORS, LAYER_ORDERS, NORMALIZERS, SCALERS, _per_axis, _UnitFactory
 
 __all__ = ["BLOCKS", "block_depth", "BlockPlain1d", "BlockPlain2d", "BlockPlain3d",
@@ -53,9 +53,16 @@ class _ResidualBlock(nn.Module):
         self.order, self.in_planes, self.out_planes = order, in_planes, out_planes
         kernel, stride, padding = (_per_axis(v, order) for v in (kernel_size, stride, padding))
         output_size = None if output_size is None else _per_axis(output_size, order)
+        self.normalizer, self.scaler, self.stride, self.output_size = normalizer, scaler, stride, output_size
         units = _UnitFactory(order, normalizer, activator, layer_order)
         self._build_branch(units, kernel, stride, padding, output_size, scaler)
         self.in_node = units.shortcut(in_planes, out_planes, stride, output_size, scaler)
+
+    def output_size_for(self, size: tuple[int, ...]) -> tuple[int, ...]:
+        """The spatial size of the output for an input of spatial ``size``."""
+        if self.scaler == "up":
+            return self.output_size or tuple(s * st for s, st in zip(size, self.stride, strict=True))
+        return tuple(-(-s // st) for s, st in zip(size, self.stride, strict=True))
 
     def _build_branch(self, units: _UnitFactory, kernel, stride, padding, output_size, scaler) -> None:
         raise NotImplementedError
@@ -153,8 +160,10 @@ def _public_block(base: type[_ResidualBlock], kind: str, order: int) -> type:
                       layer_order=layer_order, scaler=scaler)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor("x", x, ndim=order + 2, layout=_LAYOUT[order])
-        check_channels("x", x, self.in_planes)
+        check_block_input("x", x, self, channels=self.in_planes, ndim=order + 2, layout=_LAYOUT[order])
+        if self.normalizer in ("pinst", "inst"):
+            size = tuple(x.shape[2:])
+            _check_spatial("x", [size, self.output_size_for(size)], ["at the input", "at the output"], x.shape)
         return base.forward(self, x)
 
     doc = _BLOCK_DOC.format(order=order, kind=kind, layout=_LAYOUT[order], normalizers=NORMALIZERS,

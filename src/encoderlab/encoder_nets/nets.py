@@ -9,7 +9,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._validation import check_channels, check_int, check_int_sequence, check_int_tuple, check_tensor
+from .._validation import (
+    check_block_input,
+    check_channels,
+    check_dtype_matches,
+    check_int,
+    check_int_sequence,
+    check_int_tuple,
+    check_tensor,
+)
 from .blocks import _BlockBottleneckNd, _BlockPlainNd, _check_block, block_depth
 from .per_dimension import per_dimension_class
 from .shapes import _center_crop, _check_order, _check_spatial, kernel_rule, scaled_shapes
@@ -123,8 +131,7 @@ class _EncoderNetNd(nn.Module):
         return (self.out_channels, *self.stage_sizes(size)[-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor("x", x, ndim=self.order + 2, layout=_LAYOUT[self.order])
-        check_channels("x", x, self.in_planes)
+        check_block_input("x", x, self, channels=self.in_planes, ndim=self.order + 2, layout=_LAYOUT[self.order])
         sizes = self.stage_sizes(tuple(x.shape[2:]))
         where = ["at the input"] + [f"after stage {i}" for i in range(len(self.layers))]
         _check_spatial("x", sizes, where, x.shape)
@@ -194,6 +201,7 @@ class _DecoderNetNd(nn.Module):
             if tuple(x.shape[1:]) != self.input_size:
                 raise ValueError(f"x must have shape (B, {', '.join(map(str, self.input_size))}), "
                                  f"got {tuple(x.shape)}")
+        check_dtype_matches("x", x, self)
         where = [f"(level {j} of the size pyramid {self.shapes})" for j in range(len(self.shapes))]
         _check_spatial("out_size", self.shapes, where, self.shapes[0])
         if self.is_in_vector:

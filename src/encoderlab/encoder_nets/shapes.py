@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .._validation import check_int, check_int_tuple, check_one_of
+from .._validation import check_int, check_int_sequence, check_int_tuple, check_one_of
 
 __all__ = ["kernel_rule", "scaled_shapes"]
 
@@ -53,7 +53,9 @@ def scaled_shapes(size: Sequence[int], levels: int, stride: Sequence[int]) -> tu
     Raises ``ValueError`` when some level would need ``size // stride == 0`` (the size is too small for that
     many levels).
     """
-    size = tuple(size)
+    size = check_int_sequence("size", size, min_value=1, min_len=1, example="(64, 64)")
+    stride = check_int_sequence("stride", stride, min_value=1, min_len=len(size), max_len=len(size),
+                                example=f"one stride per axis of size {size}")
     check_int("levels", levels, min_value=1)
     shapes = [size]
     for level in range(levels):

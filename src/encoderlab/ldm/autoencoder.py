@@ -10,7 +10,14 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from .._validation import check_bool, check_channels, check_float, check_int, check_keys, check_tensor
+from .._validation import (
+    check_block_input,
+    check_bool,
+    check_float,
+    check_generator,
+    check_int,
+    check_keys,
+)
 from ..distributions import DiagonalGaussian
 from .decoder import Decoder
 from .encoder import Encoder
@@ -77,8 +84,7 @@ class AutoencoderKL(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """``(B, embed_dim, h, w)`` -> ``(B, out_ch, h*f, w*f)``."""
-        check_tensor("z", z, ndim=4, layout="(B, C, H, W)")
-        check_channels("z", z, self.embed_dim)
+        check_block_input("z", z, self, channels=self.embed_dim)
         return self.decoder(self.post_quant_conv(z))
 
     def forward(self, x: torch.Tensor, sample_posterior: bool = True,
@@ -88,6 +94,7 @@ class AutoencoderKL(nn.Module):
         Returns ``(reconstruction, posterior)`` as LDM does.
         """
         check_bool("sample_posterior", sample_posterior)
+        check_generator("generator", generator)
         posterior = self.encode(x)
         z = posterior.sample(generator) if sample_posterior else posterior.mode()
         return self.decode(z), posterior
@@ -95,10 +102,13 @@ class AutoencoderKL(nn.Module):
     def encode_latents(self, x: torch.Tensor, sample_posterior: bool = False,
                        generator: torch.Generator | None = None) -> torch.Tensor:
         """The latents a diffusion model is trained on: ``scaling_factor * z`` (z: the mean, or a sample)."""
+        check_bool("sample_posterior", sample_posterior)
+        check_generator("generator", generator)
         posterior = self.encode(x)
         z = posterior.sample(generator) if sample_posterior else posterior.mode()
         return self.scaling_factor * z
 
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """Inverse of :meth:`encode_latents`: ``decode(latents / scaling_factor)``."""
+        check_block_input("latents", latents, self, channels=self.embed_dim)
         return self.decode(latents / self.scaling_factor)

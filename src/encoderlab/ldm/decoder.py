@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validation import check_bool, check_channels, check_int, check_tensor
+from .._validation import check_block_input, check_bool, check_int
 from ..norm import GroupNorm
 from .levels import EPS, NUM_GROUPS, MidLevel, UpLevel, _LDMHalf
 
@@ -44,6 +44,7 @@ class Decoder(_LDMHalf):
         ch_mult, attn_resolutions, attn_type = self._configure(ch, ch_mult, num_res_blocks, attn_resolutions, dropout,
                                                                resamp_with_conv, resolution, z_channels, attn_type,
                                                                use_linear_attn)
+        self._check_ignored(in_channels=(in_channels, int), double_z=(double_z, bool))
         self.out_ch = check_int("out_ch", out_ch, min_value=1)
         self.give_pre_end = check_bool("give_pre_end", give_pre_end)
         self.tanh_out = check_bool("tanh_out", tanh_out)
@@ -68,9 +69,11 @@ class Decoder(_LDMHalf):
         self._finish_init()
 
     def check_input(self, z: torch.Tensor) -> None:
-        """Raise a ValueError/TypeError unless ``z`` is ``(B, z_channels, h, w)``."""
-        check_tensor("z", z, ndim=4, layout="(B, C, H, W)")
-        check_channels("z", z, self.z_channels)
+        """Raise a ValueError/TypeError unless ``z`` is ``(B, z_channels, h, w)`` (dtype of the weights, a map large
+        enough for every GroupNorm)."""
+        check_block_input("z", z, self, channels=self.z_channels)
+        self._check_group_sizes("z", z, [tuple(s << (self.num_resolutions - 1 - i) for s in z.shape[2:])
+                                         for i in range(self.num_resolutions)])
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         self.check_input(z)

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validation import check_bool, check_channels, check_int, check_spatial_multiple, check_tensor
+from .._validation import check_block_input, check_bool, check_int, check_spatial_multiple
 from ..norm import GroupNorm
 from .levels import EPS, NUM_GROUPS, DownLevel, MidLevel, _LDMHalf
 
@@ -62,6 +62,7 @@ class Encoder(_LDMHalf):
         ch_mult, attn_resolutions, attn_type = self._configure(ch, ch_mult, num_res_blocks, attn_resolutions, dropout,
                                                                resamp_with_conv, resolution, z_channels, attn_type,
                                                                use_linear_attn)
+        self._check_ignored(out_ch=(out_ch, int), tanh_out=(tanh_out, bool), give_pre_end=(give_pre_end, bool))
         self.in_channels = check_int("in_channels", in_channels, min_value=1)
         self.double_z = check_bool("double_z", double_z)
         self.downsample_factor = 2 ** (self.num_resolutions - 1)
@@ -84,11 +85,12 @@ class Encoder(_LDMHalf):
         self._finish_init()
 
     def check_input(self, x: torch.Tensor) -> None:
-        """Raise a ValueError/TypeError unless ``x`` is ``(B, in_channels, H, W)`` with H, W divisible by f."""
-        check_tensor("x", x, ndim=4, layout="(B, C, H, W)")
-        check_channels("x", x, self.in_channels)
+        """Raise a ValueError/TypeError unless ``x`` is ``(B, in_channels, H, W)`` with H, W positive multiples of
+        f (dtype of the weights, a map large enough for every GroupNorm)."""
+        check_block_input("x", x, self, channels=self.in_channels, min_size=0)
         check_spatial_multiple("x", x, self.downsample_factor, why=f"the encoder's {self.num_resolutions} levels "
                                f"halve it {self.num_resolutions - 1} times")
+        self._check_group_sizes("x", x, [tuple(s >> i for s in x.shape[2:]) for i in range(self.num_resolutions)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)

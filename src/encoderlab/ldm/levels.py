@@ -9,6 +9,8 @@ block. ``_LDMHalf`` checks and stores the ``ddconfig`` shared by :class:`~encode
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -27,6 +29,8 @@ EPS = 1e-6
 def ldm_level_resolutions(resolution: int, num_levels: int) -> list[int]:
     """The nominal resolution at which each of the ``num_levels`` encoder levels runs: ``resolution // 2**i``
     (Chapter 7, *The encoder, level by level*)."""
+    check_int("resolution", resolution, min_value=1)
+    check_int("num_levels", num_levels, min_value=1)
     return [resolution // 2**i for i in range(num_levels)]
 
 
@@ -68,6 +72,27 @@ class _LDMHalf(ChannelsLastOnCPU):
         self.resamp_with_conv, self.resolution, self.z_channels = resamp_with_conv, resolution, z_channels
         self.num_resolutions = len(ch_mult)
         return ch_mult, attn_resolutions, attn_type
+
+    @staticmethod
+    def _check_ignored(**settings) -> None:
+        """The other half's settings, accepted and ignored so that one ``ddconfig`` builds both: ``None`` or a
+        value of the right type (``name=(value, int or bool)``)."""
+        for name, (value, kind) in settings.items():
+            if value is not None and kind is int:
+                check_int(name, value, min_value=1)
+            elif value is not None:
+                check_bool(name, value)
+
+    def _check_group_sizes(self, name: str, x: torch.Tensor, sizes: list[tuple[int, ...]]) -> None:
+        """Raise unless every GroupNorm normalises at least 2 values per group: ``sizes[i]`` is the map of level
+        ``i`` (0: full resolution), where the norms have the channels of that level or of a neighbour."""
+        widths = [self.ch] + [self.ch * m for m in self.ch_mult]  # conv_in's width, then the levels'
+        for i, size in enumerate(sizes):
+            channels = min(widths[i:i + 3])
+            if channels // NUM_GROUPS * math.prod(size) < 2:
+                raise ValueError(f"{name} of spatial size {tuple(x.shape[2:])} is too small: level {i} runs at "
+                                 f"{size}, where a GroupNorm of {channels} channels in {NUM_GROUPS} groups would "
+                                 "normalise a single value per group; use a larger input")
 
 
 class _Level(nn.Module):

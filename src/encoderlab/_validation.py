@@ -169,7 +169,7 @@ def check_dtype_matches(name: str, x: torch.Tensor, module: torch.nn.Module) -> 
     should be the same"). Under ``torch.autocast`` mixed dtypes are what autocast is for, so nothing is checked.
     Convert one side deliberately: ``x.to(dtype)`` or ``module.to(dtype)``.
     """
-    if torch.is_autocast_enabled(x.device.type):
+    if x.device.type != "meta" and torch.is_autocast_enabled(x.device.type):  # (autocast has no meta type)
         return
     param = next(iter(module.parameters()), None)
     if param is not None and param.dtype != x.dtype and not param.is_meta:

@@ -26,7 +26,15 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
-from ._validation import check_bool, check_int, check_one_of, check_tensor
+from ._validation import (
+    check_bool,
+    check_device,
+    check_dtype_matches,
+    check_int,
+    check_one_of,
+    check_tensor,
+)
+from .utils import _available_device
 
 __all__ = ["PEAK_MEMORY_METHODS", "count_macs", "count_multiply_adds", "one_conv_algorithm", "peak_memory",
            "time_call"]
@@ -72,6 +80,7 @@ def count_multiply_adds(model: nn.Module, *inputs: torch.Tensor, by_module: bool
         raise ValueError("give at least one input tensor, e.g. torch.empty(1, 3, 224, 224, device='meta')")
     for i, x in enumerate(inputs):
         check_tensor(f"inputs[{i}]", x)
+        check_dtype_matches(f"inputs[{i}]", x, model)
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
         model(*inputs)
@@ -205,9 +214,10 @@ def peak_memory(fn: Callable, *args, device: torch.device | str | None = None, m
     if device is None:
         tensors = [a for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)]
         device = tensors[0].device if tensors else torch.device("cpu")
-    device = torch.device(device)
+    device = check_device("device", device)
     if device.type not in ("cpu", "cuda"):
         raise ValueError(f"peak_memory measures CPU or CUDA memory, got device {device}")
+    _available_device("device", device)  # a CUDA device this machine has
 
     def run() -> None:
         with torch.no_grad():

@@ -32,8 +32,10 @@ from ._validation import (
     check_bool,
     check_channels,
     check_divisible,
+    check_dtype_matches,
     check_int,
     check_int_sequence,
+    check_spatial_min,
     check_tensor,
 )
 from .attention import AttnBlock
@@ -69,6 +71,15 @@ def latent_frames(num_frames: int, temporal_downsamples: int = 3) -> int:
     return num_frames
 
 
+def _check_clip(x: torch.Tensor, module: nn.Module, channels: int) -> None:
+    """The input check of every video module here: a real float ``(B, channels, T, H, W)`` tensor with frames of
+    at least 1x1 pixels, in the dtype of ``module``'s parameters (outside autocast)."""
+    check_tensor("x", x, ndim=5, layout="(B, C, T, H, W)")
+    check_channels("x", x, channels)
+    check_spatial_min("x", x, 1, why="an empty frame has nothing to encode")
+    check_dtype_matches("x", x, module)
+
+
 def _per_block(name: str, value, n: int, kind: type) -> tuple:
     """Expand a scalar to ``n`` entries, or check a sequence of ``n`` entries: ints >= 1 or bools (``kind``)."""
     if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
@@ -79,7 +90,7 @@ def _per_block(name: str, value, n: int, kind: type) -> tuple:
         if kind is int:
             return check_int_sequence(name, value, min_value=1)
         return tuple(check_bool(f"entries of {name}", item) for item in value)
-    raise TypeError(f"{name} must be a {kind.__name__} or a sequence of {n} of them, got "
+    raise TypeError(f"{name} must be {'an int' if kind is int else 'a bool'} or a sequence of {n} of them, got "
                     f"{type(value).__name__} {value!r}")
 
 
@@ -121,7 +132,8 @@ class CausalDownEncoder3d(nn.Module):
                                                      stride=(2, 1, 1), padding_mode=padding_mode)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, in, T, H, W) -> (B, out, T', H', W')``; the first resnet checks ``x``."""
+        """``(B, in, T, H, W) -> (B, out, T', H', W')``."""
+        _check_clip(x, self, self.in_channels)
         for resnet in self.resnets:  # chained: each resnet takes the previous one's output
             x = resnet(x)
         if hasattr(self, "spatial_downsampler"):
@@ -217,8 +229,7 @@ class CausalEncoder3D(nn.Module):
                                         [c.dilation[0] for c in convs])
 
     def _check_video(self, x: torch.Tensor) -> None:
-        check_tensor("x", x, ndim=5, layout="(B, C, T, H, W)")
-        check_channels("x", x, self.in_channels)
+        _check_clip(x, self, self.in_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, in, T, H, W) -> (B, block_out_channels[-1], T', H', W')`` (no downsampling: the same T, H, W)."""
@@ -247,8 +258,7 @@ class FrameAttention(nn.Module):
         self.attention = AttnBlock(channels, num_groups=num_groups, eps=eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor("x", x, ndim=5, layout="(B, C, T, H, W)")
-        check_channels("x", x, self.channels)
+        _check_clip(x, self, self.channels)
         b, c, t, h, w = x.shape
         if t == 0:  # streaming: a chunk that completes no frame at this depth
             return x
@@ -280,7 +290,8 @@ class CausalMidBlock3d(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C, T, H, W) -> (B, C, T, H, W)``; the first resnet checks ``x``."""
+        """``(B, C, T, H, W) -> (B, C, T, H, W)``."""
+        _check_clip(x, self, self.channels)
         x = self.resnets[0](x)
         x = self.attentions[0](x)
         return self.resnets[1](x)

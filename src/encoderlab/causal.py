@@ -284,9 +284,12 @@ def streaming(module: nn.Module) -> Iterator[nn.Module]:
     Chapter 2, *Streaming: encoding a long clip chunk by chunk* and *Using the cache safely*.
     Inside the block, calling ``module(chunk)`` on consecutive chunks of one clip returns the output frames
     that each chunk completes. Refuses (``RuntimeError``) when ``module`` is in training mode or gradients
-    are enabled: the cache is for inference. Use :func:`reset_caches` between two clips.
+    are enabled: the cache is for inference; and (``TypeError``) a module without causal convs. Use :func:`reset_caches` between two clips.
     """
     layers = _streaming_layers(module)
+    if not layers:
+        raise TypeError(f"module ({type(module).__name__}) has no streaming layers (CausalConv1d, CausalConv3d, "
+                        "...): chunk by chunk it would treat every chunk as a clip of its own")
     training = [name for name, m in module.named_modules() if m.training]
     if training:
         where = training[0] or type(module).__name__
@@ -321,12 +324,9 @@ def encode_stream(module: nn.Module, video: torch.Tensor, chunk_sizes: Sequence[
     if sum(plan) != video.shape[2]:
         raise ValueError(f"chunk_sizes must sum to the number of frames {video.shape[2]}, got sum {sum(plan)} "
                          f"for {chunk_sizes!r}")
-    if not _streaming_layers(module):
-        raise TypeError(f"module ({type(module).__name__}) has no streaming layers (CausalConv1d, CausalConv3d, "
-                        "...): chunk by chunk it would see every chunk as a clip of its own")
-    check_dtype_matches("video", video, module)
     outputs = []
     with torch.no_grad(), streaming(module):
+        check_dtype_matches("video", video, module)
         start = 0
         for size in plan:
             outputs.append(module(video[:, :, start:start + size]))

@@ -71,13 +71,13 @@ def latent_frames(num_frames: int, temporal_downsamples: int = 3) -> int:
     return num_frames
 
 
-def _check_clip(x: torch.Tensor, module: nn.Module, channels: int) -> None:
+def _check_clip(x: torch.Tensor, module: nn.Module, channels: int, name: str = "x") -> None:
     """The input check of every video module here: a real float ``(B, channels, T, H, W)`` tensor with frames of
     at least 1x1 pixels, in the dtype of ``module``'s parameters (outside autocast)."""
-    check_tensor("x", x, ndim=5, layout="(B, C, T, H, W)")
-    check_channels("x", x, channels)
-    check_spatial_min("x", x, 1, why="an empty frame has nothing to encode")
-    check_dtype_matches("x", x, module)
+    check_tensor(name, x, ndim=5, layout="(B, C, T, H, W)")
+    check_channels(name, x, channels)
+    check_spatial_min(name, x, 1, why="an empty frame has nothing to encode")
+    check_dtype_matches(name, x, module)
 
 
 def _per_block(name: str, value, n: int, kind: type) -> tuple:
@@ -228,8 +228,8 @@ class CausalEncoder3D(nn.Module):
         return temporal_receptive_field([c.kernel_size[0] for c in convs], [c.stride[0] for c in convs],
                                         [c.dilation[0] for c in convs])
 
-    def _check_video(self, x: torch.Tensor) -> None:
-        _check_clip(x, self, self.in_channels)
+    def _check_video(self, x: torch.Tensor, name: str = "x") -> None:
+        _check_clip(x, self, self.in_channels, name)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, in, T, H, W) -> (B, block_out_channels[-1], T', H', W')`` (no downsampling: the same T, H, W)."""
@@ -374,7 +374,7 @@ class CausalVideoEncoder(CausalEncoder3D):
         ``[1] * T``). Equal to ``self(video)`` up to float rounding when ``per_frame_norm`` is on; memory is set
         by the chunk size, not by ``T``. The caches are reset before and after, so clips never mix.
         """
-        self._check_video(video)
+        self._check_video(video, "video")
         if self.training:
             raise RuntimeError("encode_stream needs eval mode: call model.eval() (the cache is for inference)")
         return encode_stream(self, video, chunk_sizes)

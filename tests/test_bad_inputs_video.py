@@ -30,6 +30,7 @@ from encoderlab import (
     count_parameters,
     encode_stream,
     get_device,
+    latent_frames,
     memory_vs_length,
     moving_shapes,
     per_frame_change,
@@ -38,7 +39,7 @@ from encoderlab import (
     streaming,
     temporal_receptive_field,
 )
-from encoderlab.cost import count_multiply_adds, peak_memory
+from encoderlab.cost import count_macs, count_multiply_adds, peak_memory, time_call
 
 TINY = {"block_out_channels": (4, 8), "num_groups": 2, "z_channels": 2}
 NO_CUDA = not torch.cuda.is_available()
@@ -168,6 +169,12 @@ CASES = [
      r"inputs\[0\] has dtype torch.float64 but the CausalConv3d's parameters are torch.float32"),
     ("cost", 3, lambda: count_multiply_adds(nn.Linear(4, 2), torch.randn(3, 4, dtype=torch.float16)), TypeError,
      r"inputs\[0\] has dtype torch.float16 but the Linear's parameters are torch.float32"),
+    ("cost", 3, lambda: count_macs(nn.Conv2d(3, 4, 3), torch.randn(1, 3, 8, 8, dtype=torch.float64)), TypeError,
+     r"args\[0\] has dtype torch.float64 but the Conv2d's parameters are torch.float32"),
+    ("cost", 3, lambda: time_call(nn.Linear(4, 2), torch.randn(3, 4, dtype=torch.float16), repeats=1), TypeError,
+     r"args\[0\] has dtype torch.float16 but the Linear's parameters are torch.float32"),
+    ("cost", 3, lambda: peak_memory(nn.Linear(4, 2), torch.randn(3, 4, dtype=torch.float64)), TypeError,
+     r"args\[0\] has dtype torch.float64 but the Linear's parameters are torch.float32"),
     ("cost", 7, lambda: peak_memory(lambda: None, device="tpu"), ValueError,
      "device='tpu' is not a device PyTorch knows"),
     ("cost", 7, lambda: peak_memory(lambda: None, device=0), TypeError,
@@ -237,7 +244,7 @@ def test_a_missing_cuda_device_is_refused_clearly(call, error, fragment):
 def test_counts():
     """The closing note's count of bad inputs, by module and class (the rows above + the properties below)."""
     counts = Counter((module, cls) for module, cls, *_ in CASES + CUDA_CASES)
-    assert sum(counts.values()) == len(CASES) + len(CUDA_CASES) == 74
+    assert sum(counts.values()) == len(CASES) + len(CUDA_CASES) == 77
     assert counts["video", 3] == 9 and counts["video", 4] == 7 and counts["causal", 7] == 4
 
 
@@ -245,6 +252,12 @@ def test_an_unknown_device_in_the_environment_variable_is_named(monkeypatch):
     monkeypatch.setenv("ENCODERLAB_DEVICE", "tpu")
     with pytest.raises(ValueError, match="ENCODERLAB_DEVICE='tpu' is not a device PyTorch knows"):
         get_device()
+
+
+def test_latent_frames_of_a_huge_number_of_stages_answers_at_once():
+    """Once a clip is down to 1 frame it stays 1 frame: 10**12 stages must not mean 10**12 iterations."""
+    assert latent_frames(9, 10**12) == 1 == latent_frames(10**30, 10**12)
+    assert latent_frames(10**30, 3) == 1 + (10**30 - 1) // 8
 
 
 def test_memory_vs_length_makes_its_clips_in_the_models_dtype():

@@ -42,9 +42,14 @@ __all__ = ["PEAK_MEMORY_METHODS", "count_macs", "count_multiply_adds", "one_conv
 PEAK_MEMORY_METHODS = ("tensors", "allocator")
 
 
-def _check_callable(fn) -> None:
+def _check_call(fn, args: tuple) -> None:
+    """``fn`` must be callable; when it is a module, its tensor arguments follow the one dtype rule."""
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    if isinstance(fn, nn.Module):
+        for i, arg in enumerate(args):
+            if isinstance(arg, torch.Tensor) and arg.is_floating_point():
+                check_dtype_matches(f"args[{i}]", arg, fn)
 
 
 def count_macs(fn: Callable, *args, **kwargs) -> int:
@@ -54,7 +59,7 @@ def count_macs(fn: Callable, *args, **kwargs) -> int:
     kernel is not counted by the flop counter: count attention with ``backend="explicit"`` (the arithmetic is
     the same).
     """
-    _check_callable(fn)
+    _check_call(fn, args)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         fn(*args, **kwargs)
     return counter.get_total_flops() // 2
@@ -107,7 +112,7 @@ def time_call(fn: Callable, *args, repeats: int = 5, warmup: int = 1, num_thread
     work with that many threads (restored afterwards); one thread gives steady timings on a busy machine, where
     waiting for a second thread can cost more than the work itself.
     """
-    _check_callable(fn)
+    _check_call(fn, args)
     check_int("repeats", repeats, min_value=1)
     check_int("warmup", warmup, min_value=0)
     if num_threads is not None:
@@ -209,7 +214,7 @@ def peak_memory(fn: Callable, *args, device: torch.device | str | None = None, m
     ``device``: CPU or CUDA; by default the device of the first tensor argument (CPU when there is none).
     ``fn``'s result is freed inside the measurement. Returns a number of bytes.
     """
-    _check_callable(fn)
+    _check_call(fn, args)
     check_one_of("method", method, PEAK_MEMORY_METHODS)
     if device is None:
         tensors = [a for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)]

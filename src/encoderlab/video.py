@@ -67,6 +67,8 @@ def latent_frames(num_frames: int, temporal_downsamples: int = 3) -> int:
     check_int("num_frames", num_frames, min_value=1)
     check_int("temporal_downsamples", temporal_downsamples, min_value=0)
     for _ in range(temporal_downsamples):
+        if num_frames == 1:  # one frame stays one frame (and a huge count of stages ends at once)
+            break
         num_frames = causal_output_frames(num_frames, 2)
     return num_frames
 

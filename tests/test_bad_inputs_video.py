@@ -130,6 +130,8 @@ CASES = [
     ("video", 3, lambda: _frame_attention()(_maps().double()), TypeError, DTYPE.format("float64", "FrameAttention")),
     ("video", 3, lambda: _mid_block()(_maps().double()), TypeError, DTYPE.format("float64", "CausalMidBlock3d")),
     ("video", 3, lambda: _down_block()(_clip().double()), TypeError, DTYPE.format("float64", "CausalDownEncoder3d")),
+    ("video", 5, lambda: CausalDownEncoder3d(4, None, num_groups=2), TypeError,
+     "out_channels must be an int, got NoneType None"),
     ("video", 4, lambda: _seed_encoder()(_clip(h=0)), ValueError, EMPTY.format("0, 8")),
     ("video", 4, lambda: _encoder()(_clip(h=0)), ValueError, EMPTY.format("0, 8")),
     ("video", 4, lambda: _encoder()(_clip(w=0)), ValueError, EMPTY.format("8, 0")),
@@ -244,7 +246,7 @@ def test_a_missing_cuda_device_is_refused_clearly(call, error, fragment):
 def test_counts():
     """The closing note's count of bad inputs, by module and class (the rows above + the properties below)."""
     counts = Counter((module, cls) for module, cls, *_ in CASES + CUDA_CASES)
-    assert sum(counts.values()) == len(CASES) + len(CUDA_CASES) == 77
+    assert sum(counts.values()) == len(CASES) + len(CUDA_CASES) == 78
     assert counts["video", 3] == 9 and counts["video", 4] == 7 and counts["causal", 7] == 4
 
 

@@ -113,11 +113,12 @@ class CausalDownEncoder3d(nn.Module):
                  spatial_downsample: bool = False, temporal_downsample: bool = False,
                  padding_mode: str = "zeros") -> None:
         super().__init__()
-        check_int("num_layers", num_layers, min_value=1)
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("num_layers", num_layers)):
+            check_int(name, value, min_value=1)
         check_bool("spatial_downsample", spatial_downsample)
         check_bool("temporal_downsample", temporal_downsample)
-        # in_channels, out_channels, num_groups, eps, dropout, per_frame_norm and padding_mode are checked, with
-        # these names, by the first CausalResnet3d below (and its norms and convs)
+        # num_groups, eps, dropout, per_frame_norm and padding_mode are checked, with these names, by the first
+        # CausalResnet3d below (and its norms and convs)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.resnets = nn.ModuleList([

@@ -22,7 +22,8 @@ __all__ = ["fixed_tail_cache", "memory_vs_length", "per_frame_change", "stage_sh
 
 
 def per_frame_change(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``max |a - b|`` per frame: two videos ``(B, C, T, H, W)`` of the same shape -> a vector ``(T,)``.
+    """``max |a - b|`` per frame: two videos ``(B, C, T, H, W)`` of the same shape, dtype and device (and at least
+    one value in a frame) -> a vector ``(T,)``.
 
     Chapter 9, *The future leaks into the past* and *The fix: per-frame GroupNorm*: which output frames a
     change of the input moved.

@@ -178,7 +178,7 @@ def check_dtype_matches(name: str, x: torch.Tensor, module: torch.nn.Module) -> 
     param = next(iter(module.parameters()), None)
     if param is not None and param.dtype != x.dtype and not param.is_meta:
         raise TypeError(f"{name} has dtype {x.dtype} but the {type(module).__name__}'s parameters are {param.dtype}; "
-                        f"convert one of them (x.to({param.dtype}) or module.to({x.dtype})), or run under torch.autocast")
+                        f"convert one of them ({name}.to({param.dtype}) or module.to({x.dtype})), or run under torch.autocast")
 
 
 def check_channels(name: str, x: torch.Tensor, expected: int, *, dim: int = 1) -> None:

@@ -27,10 +27,12 @@ from torch import nn
 
 from ._validation import (
     check_channels,
+    check_dtype_matches,
     check_int,
     check_int_sequence,
     check_int_tuple,
     check_one_of,
+    check_spatial_min,
     check_tensor,
 )
 
@@ -70,17 +72,17 @@ def temporal_receptive_field(kernel_sizes: Sequence[int], strides: Sequence[int]
     ``1 + sum_i d_i (k_i - 1) * prod_{j < i} s_j``; output frame ``j`` of the stack sees input frames
     ``max(0, j * prod(s) - R + 1) .. j * prod(s)``.
     """
+    kernel_sizes = check_int_sequence("kernel_sizes", kernel_sizes, min_value=1, example="[3, 3, 3]")
     n = len(kernel_sizes)
-    strides = [1] * n if strides is None else list(strides)
-    dilations = [1] * n if dilations is None else list(dilations)
+    strides = (1,) * n if strides is None else check_int_sequence("strides", strides, min_value=1,
+                                                                  example="[1, 2, 1]")
+    dilations = (1,) * n if dilations is None else check_int_sequence("dilations", dilations, min_value=1,
+                                                                      example="[1, 1, 2]")
     if len(strides) != n or len(dilations) != n:
         raise ValueError(f"kernel_sizes, strides and dilations must have the same length, got {n}, "
                          f"{len(strides)} and {len(dilations)}")
     field, jump = 1, 1
-    for i, (k, s, d) in enumerate(zip(kernel_sizes, strides, dilations, strict=True)):
-        check_int(f"kernel_sizes[{i}]", k, min_value=1)
-        check_int(f"strides[{i}]", s, min_value=1)
-        check_int(f"dilations[{i}]", d, min_value=1)
+    for k, s, d in zip(kernel_sizes, strides, dilations, strict=True):
         field += d * (k - 1) * jump
         jump *= s
     return field
@@ -142,6 +144,7 @@ class _CausalConvNd(StreamingModule):
 
     def output_frames(self, padded_frames: int) -> int:
         """Output windows that fit in ``padded_frames`` padded-input frames (0 if not even one)."""
+        check_int("padded_frames", padded_frames, min_value=0)
         if padded_frames < self.time_span:
             return 0
         return (padded_frames - self.time_span) // self.stride[0] + 1
@@ -156,12 +159,17 @@ class _CausalConvNd(StreamingModule):
         longer than the kernel span the next window can start *after* the frames seen so far; the frames in
         between are skipped when they arrive.
         """
+        check_int("padded_frames", padded_frames, min_value=0)
+        check_int("n_out", n_out, min_value=0)
         return n_out * self.stride[0]
 
     # -- forward ---------------------------------------------------------------------------------------------
     def _check_input(self, x: torch.Tensor) -> None:
         check_tensor("x", x, ndim=3 + self._spatial_dims, layout=self._layout)
         check_channels("x", x, self.in_channels)
+        if self._spatial_dims:
+            check_spatial_min("x", x, 1, dims=self._spatial_dims, why="an empty frame has nothing to convolve")
+        check_dtype_matches("x", x, self)
         if self.streaming:
             if self.training:
                 raise RuntimeError("streaming needs eval mode: call model.eval() (the cache is for inference)")
@@ -276,9 +284,12 @@ def streaming(module: nn.Module) -> Iterator[nn.Module]:
     Chapter 2, *Streaming: encoding a long clip chunk by chunk* and *Using the cache safely*.
     Inside the block, calling ``module(chunk)`` on consecutive chunks of one clip returns the output frames
     that each chunk completes. Refuses (``RuntimeError``) when ``module`` is in training mode or gradients
-    are enabled: the cache is for inference. Use :func:`reset_caches` between two clips.
+    are enabled: the cache is for inference; and (``TypeError``) a module without causal convs. Use :func:`reset_caches` between two clips.
     """
     layers = _streaming_layers(module)
+    if not layers:
+        raise TypeError(f"module ({type(module).__name__}) has no streaming layers (CausalConv1d, CausalConv3d, "
+                        "...): chunk by chunk it would treat every chunk as a clip of its own")
     training = [name for name, m in module.named_modules() if m.training]
     if training:
         where = training[0] or type(module).__name__
@@ -303,9 +314,10 @@ def encode_stream(module: nn.Module, video: torch.Tensor, chunk_sizes: Sequence[
 
     Chapter 2, *Streaming: encoding a long clip chunk by chunk*.
     ``video``: ``(B, C, T, H, W)`` (or ``(B, C, T)`` for 1-D models); ``chunk_sizes``: positive ints that sum
-    to ``T``, e.g. ``[3, 5, 2, 7, 8]`` or ``[1] * T``. Runs under ``torch.no_grad()``; the module must be in
-    eval mode. The caches are reset before and after, so clips never leak into each other. For a causal
-    model this equals ``module(video)`` (same frames, same values up to float rounding).
+    to ``T``, e.g. ``[3, 5, 2, 7, 8]`` or ``[1] * T``. ``module`` must contain causal convs (a
+    :class:`StreamingModule`), have the dtype of ``video`` and be in eval mode; it runs under
+    ``torch.no_grad()``. The caches are reset before and after, so clips never leak into each other. For a
+    causal model this equals ``module(video)`` (same frames, same values up to float rounding).
     """
     check_tensor("video", video, ndim=(3, 5), layout="(B, C, T, H, W)")
     plan = check_int_sequence("chunk_sizes", chunk_sizes, min_value=1, min_len=1, example="[1, 8, 8]")
@@ -314,6 +326,7 @@ def encode_stream(module: nn.Module, video: torch.Tensor, chunk_sizes: Sequence[
                          f"for {chunk_sizes!r}")
     outputs = []
     with torch.no_grad(), streaming(module):
+        check_dtype_matches("video", video, module)
         start = 0
         for size in plan:
             outputs.append(module(video[:, :, start:start + size]))

@@ -26,7 +26,15 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
-from ._validation import check_bool, check_int, check_one_of, check_tensor
+from ._validation import (
+    check_bool,
+    check_device,
+    check_dtype_matches,
+    check_int,
+    check_one_of,
+    check_tensor,
+)
+from .utils import _available_device
 
 __all__ = ["PEAK_MEMORY_METHODS", "count_macs", "count_multiply_adds", "one_conv_algorithm", "peak_memory",
            "time_call"]
@@ -34,9 +42,14 @@ __all__ = ["PEAK_MEMORY_METHODS", "count_macs", "count_multiply_adds", "one_conv
 PEAK_MEMORY_METHODS = ("tensors", "allocator")
 
 
-def _check_callable(fn) -> None:
+def _check_call(fn, args: tuple) -> None:
+    """``fn`` must be callable; when it is a module, its tensor arguments follow the one dtype rule."""
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    if isinstance(fn, nn.Module):
+        for i, arg in enumerate(args):
+            if isinstance(arg, torch.Tensor) and arg.is_floating_point():
+                check_dtype_matches(f"args[{i}]", arg, fn)
 
 
 def count_macs(fn: Callable, *args, **kwargs) -> int:
@@ -46,7 +59,7 @@ def count_macs(fn: Callable, *args, **kwargs) -> int:
     kernel is not counted by the flop counter: count attention with ``backend="explicit"`` (the arithmetic is
     the same).
     """
-    _check_callable(fn)
+    _check_call(fn, args)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         fn(*args, **kwargs)
     return counter.get_total_flops() // 2
@@ -72,6 +85,7 @@ def count_multiply_adds(model: nn.Module, *inputs: torch.Tensor, by_module: bool
         raise ValueError("give at least one input tensor, e.g. torch.empty(1, 3, 224, 224, device='meta')")
     for i, x in enumerate(inputs):
         check_tensor(f"inputs[{i}]", x)
+        check_dtype_matches(f"inputs[{i}]", x, model)
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
         model(*inputs)
@@ -98,7 +112,7 @@ def time_call(fn: Callable, *args, repeats: int = 5, warmup: int = 1, num_thread
     work with that many threads (restored afterwards); one thread gives steady timings on a busy machine, where
     waiting for a second thread can cost more than the work itself.
     """
-    _check_callable(fn)
+    _check_call(fn, args)
     check_int("repeats", repeats, min_value=1)
     check_int("warmup", warmup, min_value=0)
     if num_threads is not None:
@@ -200,14 +214,15 @@ def peak_memory(fn: Callable, *args, device: torch.device | str | None = None, m
     ``device``: CPU or CUDA; by default the device of the first tensor argument (CPU when there is none).
     ``fn``'s result is freed inside the measurement. Returns a number of bytes.
     """
-    _check_callable(fn)
+    _check_call(fn, args)
     check_one_of("method", method, PEAK_MEMORY_METHODS)
     if device is None:
         tensors = [a for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)]
         device = tensors[0].device if tensors else torch.device("cpu")
-    device = torch.device(device)
+    device = check_device("device", device)
     if device.type not in ("cpu", "cuda"):
         raise ValueError(f"peak_memory measures CPU or CUDA memory, got device {device}")
+    _available_device("device", device)  # a CUDA device this machine has
 
     def run() -> None:
         with torch.no_grad():

@@ -14,27 +14,46 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validation import check_int
+from ._validation import check_bool, check_device, check_int
 
 __all__ = ["count_parameters", "get_device", "seed_everything"]
+
+MAX_SEED = 2**64 - 1  # the largest seed torch.manual_seed takes
+
+
+def _available_device(name: str, value) -> torch.device:
+    """``value`` (a str or a ``torch.device``) as a device this machine has: the CPU, an existing CUDA device or
+    MPS; anything else raises before any work is done (also used by :func:`encoderlab.cost.peak_memory` and
+    :func:`encoderlab.video_data.moving_shapes`)."""
+    device = check_device(name, value)
+    shown = value if isinstance(value, str) else str(device)
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"{name}={shown!r} but no CUDA device is available")
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"{name}={shown!r} but this machine has {count} CUDA device(s), "
+                             f"cuda:0 to cuda:{count - 1}")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"{name}={shown!r} but the MPS backend is not available")
+    elif device.type != "cpu":
+        raise ValueError(f"{name}={shown!r}: encoderlab runs on 'cpu', 'cuda' or 'mps', got device type "
+                         f"{device.type!r}")
+    return device
 
 
 def get_device(prefer: str | None = None) -> torch.device:
     """Return the best available device: CUDA, then Apple's MPS, then the CPU (every chapter's first cell).
 
-    ``prefer`` forces a device (``"cpu"``, ``"cuda"``, ``"mps"``); asking for one that is not available raises.
-    Setting the environment variable ``ENCODERLAB_DEVICE`` has the same effect as ``prefer``.
+    ``prefer`` forces a device (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or a ``torch.device``); asking for
+    one that this machine does not have raises. Setting the environment variable ``ENCODERLAB_DEVICE`` has the
+    same effect as ``prefer``.
     """
-    prefer = prefer or os.environ.get("ENCODERLAB_DEVICE") or None
+    if prefer is None and os.environ.get("ENCODERLAB_DEVICE"):
+        return _available_device("ENCODERLAB_DEVICE", os.environ["ENCODERLAB_DEVICE"])
     if prefer is not None:
-        if not isinstance(prefer, str):
-            raise TypeError(f"prefer must be a str such as 'cpu' or 'cuda', got {type(prefer).__name__}")
-        device = torch.device(prefer)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError("prefer='cuda' but no CUDA device is available")
-        if device.type == "mps" and not torch.backends.mps.is_available():
-            raise ValueError("prefer='mps' but the MPS backend is not available")
-        return device
+        return _available_device("prefer", prefer)
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
@@ -46,9 +65,10 @@ def seed_everything(seed: int = 0) -> int:
     """Seed Python's ``random``, NumPy and torch (CPU and every GPU) so that a run repeats exactly (every
     chapter's first cell).
 
-    Returns the seed, so a notebook can print or log it.
+    ``0 <= seed <= 2**64 - 1`` (torch's range), checked before any generator is touched. Returns the seed, so
+    a notebook can print or log it.
     """
-    check_int("seed", seed, min_value=0)
+    check_int("seed", seed, min_value=0, max_value=MAX_SEED)  # checked before anything is seeded
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds every CUDA device
@@ -60,4 +80,5 @@ def count_parameters(module: nn.Module, *, trainable_only: bool = False) -> int:
     count their models (e.g. Chapter 9, *The seed: a printed model*: 61,238,016)."""
     if not isinstance(module, nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    check_bool("trainable_only", trainable_only)
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)

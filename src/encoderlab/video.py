@@ -32,8 +32,10 @@ from ._validation import (
     check_bool,
     check_channels,
     check_divisible,
+    check_dtype_matches,
     check_int,
     check_int_sequence,
+    check_spatial_min,
     check_tensor,
 )
 from .attention import AttnBlock
@@ -65,8 +67,19 @@ def latent_frames(num_frames: int, temporal_downsamples: int = 3) -> int:
     check_int("num_frames", num_frames, min_value=1)
     check_int("temporal_downsamples", temporal_downsamples, min_value=0)
     for _ in range(temporal_downsamples):
+        if num_frames == 1:  # one frame stays one frame (and a huge count of stages ends at once)
+            break
         num_frames = causal_output_frames(num_frames, 2)
     return num_frames
+
+
+def _check_clip(x: torch.Tensor, module: nn.Module, channels: int, name: str = "x") -> None:
+    """The input check of every video module here: a real float ``(B, channels, T, H, W)`` tensor with frames of
+    at least 1x1 pixels, in the dtype of ``module``'s parameters (outside autocast)."""
+    check_tensor(name, x, ndim=5, layout="(B, C, T, H, W)")
+    check_channels(name, x, channels)
+    check_spatial_min(name, x, 1, why="an empty frame has nothing to encode")
+    check_dtype_matches(name, x, module)
 
 
 def _per_block(name: str, value, n: int, kind: type) -> tuple:
@@ -79,7 +92,7 @@ def _per_block(name: str, value, n: int, kind: type) -> tuple:
         if kind is int:
             return check_int_sequence(name, value, min_value=1)
         return tuple(check_bool(f"entries of {name}", item) for item in value)
-    raise TypeError(f"{name} must be a {kind.__name__} or a sequence of {n} of them, got "
+    raise TypeError(f"{name} must be {'an int' if kind is int else 'a bool'} or a sequence of {n} of them, got "
                     f"{type(value).__name__} {value!r}")
 
 
@@ -100,11 +113,12 @@ class CausalDownEncoder3d(nn.Module):
                  spatial_downsample: bool = False, temporal_downsample: bool = False,
                  padding_mode: str = "zeros") -> None:
         super().__init__()
-        check_int("num_layers", num_layers, min_value=1)
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("num_layers", num_layers)):
+            check_int(name, value, min_value=1)
         check_bool("spatial_downsample", spatial_downsample)
         check_bool("temporal_downsample", temporal_downsample)
-        # in_channels, out_channels, num_groups, eps, dropout, per_frame_norm and padding_mode are checked, with
-        # these names, by the first CausalResnet3d below (and its norms and convs)
+        # num_groups, eps, dropout, per_frame_norm and padding_mode are checked, with these names, by the first
+        # CausalResnet3d below (and its norms and convs)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.resnets = nn.ModuleList([
@@ -121,7 +135,8 @@ class CausalDownEncoder3d(nn.Module):
                                                      stride=(2, 1, 1), padding_mode=padding_mode)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, in, T, H, W) -> (B, out, T', H', W')``; the first resnet checks ``x``."""
+        """``(B, in, T, H, W) -> (B, out, T', H', W')``."""
+        _check_clip(x, self, self.in_channels)
         for resnet in self.resnets:  # chained: each resnet takes the previous one's output
             x = resnet(x)
         if hasattr(self, "spatial_downsampler"):
@@ -216,9 +231,8 @@ class CausalEncoder3D(nn.Module):
         return temporal_receptive_field([c.kernel_size[0] for c in convs], [c.stride[0] for c in convs],
                                         [c.dilation[0] for c in convs])
 
-    def _check_video(self, x: torch.Tensor) -> None:
-        check_tensor("x", x, ndim=5, layout="(B, C, T, H, W)")
-        check_channels("x", x, self.in_channels)
+    def _check_video(self, x: torch.Tensor, name: str = "x") -> None:
+        _check_clip(x, self, self.in_channels, name)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, in, T, H, W) -> (B, block_out_channels[-1], T', H', W')`` (no downsampling: the same T, H, W)."""
@@ -247,8 +261,7 @@ class FrameAttention(nn.Module):
         self.attention = AttnBlock(channels, num_groups=num_groups, eps=eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor("x", x, ndim=5, layout="(B, C, T, H, W)")
-        check_channels("x", x, self.channels)
+        _check_clip(x, self, self.channels)
         b, c, t, h, w = x.shape
         if t == 0:  # streaming: a chunk that completes no frame at this depth
             return x
@@ -280,7 +293,8 @@ class CausalMidBlock3d(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C, T, H, W) -> (B, C, T, H, W)``; the first resnet checks ``x``."""
+        """``(B, C, T, H, W) -> (B, C, T, H, W)``."""
+        _check_clip(x, self, self.channels)
         x = self.resnets[0](x)
         x = self.attentions[0](x)
         return self.resnets[1](x)
@@ -363,7 +377,7 @@ class CausalVideoEncoder(CausalEncoder3D):
         ``[1] * T``). Equal to ``self(video)`` up to float rounding when ``per_frame_norm`` is on; memory is set
         by the chunk size, not by ``T``. The caches are reset before and after, so clips never mix.
         """
-        self._check_video(video)
+        self._check_video(video, "video")
         if self.training:
             raise RuntimeError("encode_stream needs eval mode: call model.eval() (the cache is for inference)")
         return encode_stream(self, video, chunk_sizes)

@@ -11,6 +11,7 @@ import math
 import torch
 
 from ._validation import check_float, check_int
+from .utils import MAX_SEED, _available_device
 
 __all__ = ["SHAPES", "moving_shapes"]
 
@@ -44,16 +45,19 @@ def moving_shapes(num_frames: int, height: int = 32, width: int = 32, *, batch_s
         batch_size: B, number of independent clips.
         num_shapes: shapes per clip (>= 1).
         max_speed: largest speed in pixels per frame.
-        seed: seed of the private random generator (the global RNG is not touched).
+        seed: seed of the private random generator (the global RNG is not touched), ``0 <= seed < 2**64``.
         dtype, device: of the returned tensor.
 
     Returns:
         ``(B, 3, T, H, W)`` with values in ``[-1, 1]``.
     """
     for name, value, least in (("num_frames", num_frames, 1), ("height", height, 4), ("width", width, 4),
-                               ("batch_size", batch_size, 1), ("num_shapes", num_shapes, 1), ("seed", seed, 0)):
+                               ("batch_size", batch_size, 1), ("num_shapes", num_shapes, 1)):
         check_int(name, value, min_value=least)
+    check_int("seed", seed, min_value=0, max_value=MAX_SEED)
     check_float("max_speed", max_speed, min_value=0.0)
+    if device is not None:
+        device = _available_device("device", device)
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ._validation import check_bool, check_int, check_int_sequence, check_tensor
+from ._validation import check_bool, check_device, check_int, check_int_sequence, check_tensor
 from .causal import CausalConv3d
 from .cost import one_conv_algorithm, peak_memory, time_call
 from .video import CausalEncoder3D, CausalVideoEncoder
@@ -22,7 +22,8 @@ __all__ = ["fixed_tail_cache", "memory_vs_length", "per_frame_change", "stage_sh
 
 
 def per_frame_change(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``max |a - b|`` per frame: two videos ``(B, C, T, H, W)`` of the same shape -> a vector ``(T,)``.
+    """``max |a - b|`` per frame: two videos ``(B, C, T, H, W)`` of the same shape, dtype and device (and at least
+    one value in a frame) -> a vector ``(T,)``.
 
     Chapter 9, *The future leaks into the past* and *The fix: per-frame GroupNorm*: which output frames a
     change of the input moved.
@@ -31,6 +32,11 @@ def per_frame_change(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     check_tensor("b", b, ndim=5, layout="(B, C, T, H, W)")
     if a.shape != b.shape:
         raise ValueError(f"a and b must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    if (a.dtype, a.device) != (b.dtype, b.device):
+        raise TypeError(f"a and b must have the same dtype and device, got {a.dtype} on {a.device} and {b.dtype} "
+                        f"on {b.device}")
+    if 0 in (a.shape[0], a.shape[1], a.shape[3], a.shape[4]):
+        raise ValueError(f"a and b have no values in a frame (shape {tuple(a.shape)}): B, C, H and W must be >= 1")
     return (a - b).abs().amax(dim=(0, 1, 3, 4))
 
 
@@ -128,21 +134,27 @@ def memory_vs_length(model: CausalVideoEncoder, lengths: Sequence[int], *, heigh
     ``model(clip)`` and ``model.encode_stream(clip, streaming_plan(T, chunk))``. Returns one dict per length
     with ``frames``, ``whole_bytes``, ``stream_bytes`` and, when ``timed``, ``whole_s`` and ``stream_s`` (a
     separate, unprofiled run of each, :func:`~encoderlab.cost.time_call`). On CPU ``pin_conv_algorithm`` runs
-    everything inside :func:`~encoderlab.cost.one_conv_algorithm`.
+    everything inside :func:`~encoderlab.cost.one_conv_algorithm`. The clips are made on ``device`` (by default,
+    and necessarily, the model's) in the dtype of the model's parameters.
     """
     if not isinstance(model, CausalVideoEncoder):
         raise TypeError(f"model must be a CausalVideoEncoder, got {type(model).__name__}")
     if model.training:
         raise RuntimeError("memory_vs_length needs eval mode: call model.eval()")
     lengths = check_int_sequence("lengths", lengths, min_value=1, min_len=1, example="(9, 17, 33)")
+    for name, value in (("height", height), ("width", width), ("chunk", chunk)):
+        check_int(name, value, min_value=1)
     check_bool("timed", timed)
     check_bool("pin_conv_algorithm", pin_conv_algorithm)
-    device = torch.device("cpu" if device is None else device)
+    param = next(model.parameters())
+    device = param.device if device is None else check_device("device", device)
+    if device.type != param.device.type or device.index not in (None, param.device.index):
+        raise ValueError(f"device={device} but the model is on {param.device}: move it there first (model.to(device))")
     pinned = one_conv_algorithm() if pin_conv_algorithm and device.type == "cpu" else contextlib.nullcontext()
     rows = []
     with pinned, torch.no_grad():
         for t in lengths:
-            clip = torch.randn(1, model.in_channels, t, height, width, device=device)
+            clip = torch.randn(1, model.in_channels, t, height, width, device=device, dtype=param.dtype)
             plan = streaming_plan(t, chunk)
             runs = {"whole": lambda clip=clip: model(clip),
                     "stream": lambda clip=clip, plan=plan: model.encode_stream(clip, plan)}

@@ -29,14 +29,26 @@ def call_answer(fn, *args, what: str):
 
 
 def expect_shape(name: str, value, shape: tuple[int, ...], hint: str = "") -> None:
-    """Raise unless ``value`` is a tensor of exactly ``shape``."""
+    """Raise unless ``value`` is a real floating-point CPU tensor (the checks' inputs are) of exactly ``shape``."""
     if not isinstance(value, torch.Tensor):
         raise ExerciseError(f"{name} should be a torch.Tensor, got {type(value).__name__}")
+    if value.device.type != "cpu":
+        raise ExerciseError(f"{name} is on the device {value.device}, but the check's inputs are on the CPU: do not "
+                            "move tensors inside your function")
+    if value.is_complex() or not value.is_floating_point():
+        raise ExerciseError(f"{name} has dtype {value.dtype}: it should be a real floating-point tensor (did an "
+                            "integer or complex operation slip in?)")
     if tuple(value.shape) != tuple(shape):
         extra = f" {hint}" if hint else ""
         raise ExerciseError(f"{name} has shape {tuple(value.shape)}, expected {tuple(shape)}.{extra}")
 
 
-def close(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-5) -> bool:
-    """True when two tensors of the same shape agree to ``atol``."""
-    return a.shape == b.shape and bool(torch.allclose(a, b, atol=atol, rtol=0))
+def close(a, b: torch.Tensor, atol: float = 1e-5) -> bool:
+    """True when ``a`` is a real floating-point tensor of ``b``'s shape and device that agrees with ``b`` to
+    ``atol`` (compared in ``b``'s dtype). Anything else a reader's function may return (``None``, a list, an
+    integer or complex tensor, a tensor on another device) is simply not close."""
+    if not (isinstance(a, torch.Tensor) and a.shape == b.shape and a.device == b.device):
+        return False
+    if a.is_complex() or not a.is_floating_point():
+        return False
+    return bool(torch.allclose(a.detach().to(b.dtype), b.detach(), atol=atol, rtol=0))

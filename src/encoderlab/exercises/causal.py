@@ -26,8 +26,8 @@ def check_causal_conv1d(fn) -> None:
         want = F.conv1d(F.pad(x, (pad, 0)), weight, bias, dilation=d)
         if close(y, want, atol=1e-4):
             continue
-        if not isinstance(y, torch.Tensor):
-            raise ExerciseError(f"y should be a torch.Tensor, got {type(y).__name__}")
+        if not isinstance(y, torch.Tensor) or y.dim() != 3:
+            expect_shape("y", y, (2, 4, 10), "(B, C_out, T): one output frame per input frame.")
         if pad % 2 == 0 and close(y, F.conv1d(x, weight, bias, dilation=d, padding=pad // 2), atol=1e-4):
             raise ExerciseError(f"k={k}, dilation={d}: y is a centred ('same') convolution, so output t reads "
                                 "future inputs. Put all the padding in front.")
@@ -53,7 +53,10 @@ def check_causal_conv1d(fn) -> None:
     x2 = x.clone()
     x2[..., 6:] += 5
     w, b = torch.randn(4, 3, 3, generator=gen), torch.zeros(4)
-    if not torch.equal(fn(x, w, b, 2)[..., :6], fn(x2, w, b, 2)[..., :6]):
+    y, y2 = (call_answer(fn, inputs, w, b, 2, what="your function (k=3, dilation=2)") for inputs in (x, x2))
+    expect_shape("y", y, (1, 4, 10))
+    expect_shape("y", y2, (1, 4, 10))
+    if not torch.equal(y[..., :6], y2[..., :6]):
         raise ExerciseError("changing inputs 6..9 changed outputs 0..5: the convolution is not causal.")
     passed("y equals F.conv1d on front-padded input, and future inputs never change past outputs.")
 

@@ -65,7 +65,12 @@ def check_same_padding(fn) -> None:
         if got == d * (k - 1):
             raise ExerciseError(f"kernel_size={k}, dilation={d}: {got} is the total padding d*(k-1); padding is "
                                 "applied on *each* side, so use half of it.")
-        size = _true_size(16, k, 1, max(got, 0), d) if got >= 0 else None
-        raise ExerciseError(f"kernel_size={k}, dilation={d}: padding {got} gives length {size} for 16 inputs, "
-                            "expected 16.")
+        if got < 0:
+            raise ExerciseError(f"kernel_size={k}, dilation={d}: padding {got} is negative; padding adds zeros "
+                                "on each side, so it is >= 0.")
+        if got > 16 * d * k:
+            raise ExerciseError(f"kernel_size={k}, dilation={d}: padding {got} is far more than the kernel spans "
+                                f"({d * (k - 1) + 1} inputs).")
+        raise ExerciseError(f"kernel_size={k}, dilation={d}: padding {got} gives length "
+                            f"{_true_size(16, k, 1, got, d)} for 16 inputs, expected 16.")
     passed("every odd kernel keeps the length with your padding.")

@@ -8,7 +8,7 @@ from torch import nn
 from ..norm import GroupNorm, PerFrameGroupNorm
 from ..video import CausalEncoder3D, CausalVideoEncoder
 from ..video_measure import per_frame_change
-from ._common import ExerciseError, call_answer, passed
+from ._common import ExerciseError, call_answer, close, expect_shape, passed
 
 __all__ = ["check_fix_norms", "check_latent_frames", "check_tail_length"]
 
@@ -122,13 +122,17 @@ def check_fix_norms(fn) -> None:
     gen = torch.Generator().manual_seed(5)
     frame = torch.randn(2, 3, 1, 8, 8, generator=gen)
     with torch.no_grad():
-        if not torch.allclose(fixed(frame), original(frame), atol=1e-5):
+        want = original(frame)
+        if not close(call_answer(fixed, frame, what="the fixed model on one frame"), want, atol=1e-5):
             raise ExerciseError("on a single frame the fixed model must compute exactly what the original does "
                                 "(one frame: per-frame statistics = clip-wide statistics), but it does not.")
         clip = torch.randn(1, 3, 6, 8, 8, generator=gen)
         changed = clip.clone()
         changed[:, :, 4:] += 3.0
-        change = per_frame_change(fixed(clip), fixed(changed))
+        outs = [call_answer(fixed, video, what="the fixed model on a clip") for video in (clip, changed)]
+        for out in outs:
+            expect_shape("the fixed model's output", out, (1, want.shape[1], 6, 8, 8))
+        change = per_frame_change(*outs)
     if change[:4].max() != 0:
         raise ExerciseError("changing frames 4 and 5 still changes output frames 0-3: the model is not causal.")
     passed("every GroupNorm is per-frame, the weights are kept, and the future no longer reaches the past.")

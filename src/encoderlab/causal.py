@@ -211,7 +211,9 @@ class _CausalConvNd(StreamingModule):
         n_out = self.output_frames(x.shape[2])
         if self.streaming:
             start = self.next_window_start(x.shape[2], n_out)
-            self._tail = x[:, :, start:].detach()
+            # A copy, not a view: a view of the last frames would keep the whole padded chunk alive until the next
+            # chunk arrives, and streaming memory would grow with the chunk size instead of the kernel's span.
+            self._tail = x[:, :, start:].detach().clone()
             self._skip += max(0, start - x.shape[2])  # (a leftover skip only remains when x ran out)
         if n_out == 0:
             return self._empty_output(x)

@@ -22,6 +22,7 @@ from ..utils import get_device
 from ..vae import VAE
 from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 from .config import TrainConfig
+from .determinism import make_deterministic
 from .distributed import DistributedContext, data_parallel, init_distributed, mean_over_processes
 from .objective import ELBOModel, kl_weight, psnr
 
@@ -58,6 +59,7 @@ class Trainer:
             config.dataset, "train", config.image_size, val_fraction=config.val_fraction, seed=config.seed)
         self.val_data = val_data if val_data is not None else make_dataset(
             config.dataset, "val", config.image_size, val_fraction=config.val_fraction, seed=config.seed)
+        make_deterministic(self.device)  # exact resume on CUDA too (before CUDA's first use)
         torch.manual_seed(config.seed)  # the initial weights are a function of the seed
         self.model = VAE(**config.model_kwargs(self.train_data.image_shape[0])).to(self.device)
         # fails early if the image size does not fit the model

@@ -71,7 +71,7 @@ from .mid_block import MidBlock, MultiHeadSelfAttention
 from .norm import GroupNorm, PerFrameGroupNorm, group_norm, per_frame_group_norm
 from .resnet import CausalResnet3d, ResnetBlock, SkipConvResnetBlock, resnet_block_num_params
 from .summary import LayerSummary, layer_summary, parse_summary
-from .utils import count_parameters, get_device, seed_everything
+from .utils import count_parameters, experiment_scale, get_device, seed_everything
 from .vae import VAE, DownBlock, UpBlock
 from .video import (
     SEED_BLOCK_OUT_CHANNELS,
@@ -167,6 +167,7 @@ __all__ = [
     "drop_path",
     "elbo_loss",
     "encode_stream",
+    "experiment_scale",
     "export_weights",
     "fixed_tail_cache",
     "from_tokens",

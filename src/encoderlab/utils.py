@@ -16,7 +16,7 @@ from torch import nn
 
 from ._validation import check_bool, check_device, check_int
 
-__all__ = ["count_parameters", "get_device", "seed_everything"]
+__all__ = ["count_parameters", "experiment_scale", "get_device", "seed_everything"]
 
 MAX_SEED = 2**64 - 1  # the largest seed torch.manual_seed takes
 
@@ -82,3 +82,30 @@ def count_parameters(module: nn.Module, *, trainable_only: bool = False) -> int:
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
     check_bool("trainable_only", trainable_only)
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+#: How much bigger the experiments get on each kind of device (see :func:`experiment_scale`).
+_SCALE_BY_DEVICE = {"cuda": 4, "mps": 2, "cpu": 1}
+
+
+def experiment_scale(device: torch.device | str | None = None) -> int:
+    """The factor by which the chapters' experiments grow on ``device``: the ``SCALE`` of every chapter's
+    first cell (``SCALE = encoderlab.experiment_scale(device)``, the set-up of *How to run this book*).
+
+    4 on a CUDA GPU, 2 on Apple's MPS (a laptop GPU that shares the CPU's memory and is a few times faster
+    than its CPU, not tens: twice the work keeps a chapter to a few minutes there), 1 on the CPU, where every
+    chapter runs in under a minute. The environment variable ``ENCODERLAB_SCALE`` (a positive integer)
+    overrides the device, e.g. ``ENCODERLAB_SCALE=4`` runs the GPU-sized experiments on a CPU to check them.
+    ``device=None`` asks :func:`get_device`.
+    """
+    forced = os.environ.get("ENCODERLAB_SCALE", "").strip()
+    if forced:
+        if not forced.isdigit() or int(forced) < 1:
+            raise ValueError(f"the environment variable ENCODERLAB_SCALE must be a positive integer such as 4, "
+                             f"got {forced!r}")
+        return int(forced)
+    if device is None:
+        device = get_device()
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be a torch.device or a str such as 'cuda', got {type(device).__name__}")
+    return _SCALE_BY_DEVICE.get(torch.device(device).type, 1)

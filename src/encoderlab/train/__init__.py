@@ -28,6 +28,7 @@ The modules, in the order of the chapter's sections:
 from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 from .cli import main
 from .config import MODEL_PRESETS, TrainConfig
+from .determinism import make_deterministic, restore_determinism
 from .distributed import DistributedContext, init_distributed
 from .grids import image_grid
 from .objective import elbo_terms, kl_weight, psnr
@@ -45,8 +46,10 @@ __all__ = [
     "init_distributed",
     "kl_weight",
     "load_checkpoint",
+    "make_deterministic",
     "main",
     "psnr",
+    "restore_determinism",
     "read_checkpoint",
     "save_checkpoint",
 ]

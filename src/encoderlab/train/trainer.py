@@ -21,6 +21,7 @@ from ..distributions import DiagonalGaussian, elbo_loss
 from ..vae import VAE
 from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 from .config import RECON_KINDS, TrainConfig
+from .determinism import make_deterministic
 from .distributed import (
     DistributedContext,
     data_parallel,
@@ -77,6 +78,7 @@ class Trainer:
         if config.batch_size % self.ctx.world_size:
             raise ValueError(f"batch_size={config.batch_size} (the global batch) must be divisible by the "
                              f"{self.ctx.world_size} processes")
+        make_deterministic(self.device)  # exact resume on CUDA too (before CUDA's first use)
         torch.manual_seed(config.seed)  # the initial weights are a function of the seed
         self.model = VAE(**config.model_kwargs(self.train_data.image_shape[0])).to(self.device)
         # fails early if the image size does not fit the model

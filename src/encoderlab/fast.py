@@ -14,7 +14,7 @@ beside them, and change no value (tested bit for bit):
 And one opt-in, applied from outside (Chapter 7, *Faster than production*): :func:`speed_up` swaps every
 decoder upsampler for the transposed convolution it equals (:mod:`encoderlab.fast_upsample`) and runs the
 encoder's and decoder's recipes as one flat sequence of layers (:func:`flat_forward`), so that no level's
-input stays alive while the level runs.
+input stays alive while the level runs. :func:`bfloat16_autocast` is the documented reduced-precision path.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import check_bool
+from ._validation import check_bool, check_device
 
-__all__ = ["ChannelsLastOnCPU", "flat_forward", "lean_resnet_forward", "speed_up"]
+__all__ = ["ChannelsLastOnCPU", "bfloat16_autocast", "flat_forward", "lean_resnet_forward", "speed_up"]
 
 
 def _contiguous_output(module: nn.Module, args, output):
@@ -199,3 +199,22 @@ def speed_up(model: nn.Module) -> nn.Module:
                 level.upsample = ResizeConvUpsample(level.upsample)
         half.forward = types.MethodType(flat_forward, half)
     return model
+
+
+def bfloat16_autocast(device: torch.device | str = "cpu") -> torch.autocast:
+    """The book's reduced-precision path: ``torch.autocast(device.type, dtype=torch.bfloat16)`` (Chapter 7,
+    *Faster than production*, *bfloat16 done right*).
+
+    Use it as ``with bfloat16_autocast(device): y = model(x)`` on the CPU or on CUDA. Inside it the
+    convolutions and matrix products run in bfloat16 (8 bits of mantissa; float32's range, so no loss
+    scaling), on CPUs with AVX-512 BF16 (and on GPUs) at about twice the float32 rate, while what is unsafe in
+    8 bits stays in float32: :class:`~encoderlab.GroupNorm` computes its means and variances in float32
+    (a mean over 16k values in bfloat16 loses every digit), and the softmax of attention is taken in float32
+    (:func:`~encoderlab.attention` ``"explicit"`` upcasts; the fused SDPA kernel accumulates in float32).
+    Activations are stored in bfloat16: about half the memory. The output is bfloat16; its largest
+    difference from the float32 output is printed in Chapter 7 and by ``benchmarks/ldm_vs_diffusers.py``.
+    """
+    device = check_device("device", device)
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be a CPU or CUDA device, got {device}")
+    return torch.autocast(device.type, dtype=torch.bfloat16)

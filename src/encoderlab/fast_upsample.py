@@ -26,10 +26,14 @@ from .conv import Upsample
 __all__ = ["ResizeConvUpsample", "resize_conv_kernel"]
 
 
-def _fold_taps(weight: torch.Tensor, dim: int) -> torch.Tensor:
-    """Along ``dim``, the three taps ``(w0, w1, w2)`` become the four ``(w2, w1 + w2, w0 + w1, w0)``."""
-    w0, w1, w2 = weight.unbind(dim)
-    return torch.stack((w2, w1 + w2, w0 + w1, w0), dim)
+# Which of the three taps (w0, w1, w2) of one axis each of the four transposed taps sums: (w2, w1 + w2, w0 + w1, w0).
+_SUMMED = ((2,), (1, 2), (0, 1), (0,))
+
+
+def _tap_sum(t: torch.Tensor, dim: int, taps: tuple[int, ...]) -> torch.Tensor:
+    """The sum of the given taps (one or two) of ``t`` along ``dim``; that dimension disappears."""
+    first = t.select(dim, taps[0])
+    return first if len(taps) == 1 else first + t.select(dim, taps[1])
 
 
 def resize_conv_kernel(weight: torch.Tensor) -> torch.Tensor:
@@ -44,9 +48,17 @@ def resize_conv_kernel(weight: torch.Tensor) -> torch.Tensor:
     check_tensor("weight", weight, ndim=4, layout="(C_out, C_in, 3, 3)")
     if weight.shape[2:] != (3, 3):
         raise ValueError(f"weight must be a 3x3 kernel (C_out, C_in, 3, 3), got shape {tuple(weight.shape)}")
-    kernel = _fold_taps(_fold_taps(weight, 2), 3).transpose(0, 1)  # additions only: no multiply-adds
     channels_last = weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
-    return kernel.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    w = weight.transpose(0, 1)  # (C_in, C_out, 3, 3), a view
+    kernel = torch.empty(w.shape[:2] + (4, 4), dtype=w.dtype, device=w.device,
+                         memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    # Filled in place, one (C_in, C_out) slice at a time, with additions only: besides the kernel, at most
+    # one slab of 3 rows is alive (a whole-tensor formula would hold two more kernel-sized temporaries).
+    for a, rows in enumerate(_SUMMED):
+        row = _tap_sum(w, 2, rows)  # (C_in, C_out, 3)
+        for b, cols in enumerate(_SUMMED):
+            kernel[:, :, a, b] = _tap_sum(row, 2, cols)
+    return kernel
 
 
 class ResizeConvUpsample(nn.Module):

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from test_ldm import SMALL_ATTN, randomise
 
 from encoderlab import GroupNorm
-from encoderlab.fast import bfloat16_autocast, speed_up
+from encoderlab.fast import bfloat16_autocast, low_precision_group_norm, speed_up
 from encoderlab.ldm import Decoder, Encoder
 from encoderlab.weights import diffusers_config, export_weights
 
@@ -20,7 +20,8 @@ from diffusers.models.autoencoders.vae import Decoder as DiffusersDecoder  # noq
 from diffusers.models.autoencoders.vae import Encoder as DiffusersEncoder  # noqa: E402
 
 
-def test_group_norm_statistics_stay_float32_under_bfloat16_autocast():
+@pytest.mark.parametrize("path", ["plain", "fast"])
+def test_group_norm_statistics_stay_float32_under_bfloat16_autocast(path):
     """On a bfloat16 input with a large offset the only error left is the rounding of the bfloat16 output (at most
     half a unit in the last place, 2**-8 relative): the statistics were not taken in 8 bits. Summing the 2048 values
     of a group in bfloat16 instead would be off by whole units."""
@@ -29,7 +30,7 @@ def test_group_norm_statistics_stay_float32_under_bfloat16_autocast():
     x = (100 + torch.randn(2, 32, 16, 16)).bfloat16()
     exact = F.group_norm(x.double(), 4, eps=1e-5)  # float64 statistics of the same bfloat16 values
     with bfloat16_autocast("cpu"):
-        ours = norm(x)
+        ours = norm(x) if path == "plain" else low_precision_group_norm(norm, x)
     assert ours.dtype == torch.bfloat16
     assert ((ours.double() - exact).abs() <= exact.abs() * 2**-8 + 1e-6).all()
     grouped = x.reshape(2, 4, -1)
@@ -54,6 +55,16 @@ def test_bfloat16_error_is_as_small_as_diffusers(part):
     ref_err = (ref_bf16.float() - full).abs().max().item()
     assert ours_bf16.dtype == torch.bfloat16
     assert ours_err < 0.05 * full.abs().max().item() and ours_err <= 1.5 * ref_err
+
+
+def test_fast_group_norm_is_the_plain_one_outside_bfloat16():
+    norm = GroupNorm(4, 32)
+    with torch.no_grad():
+        norm.weight.normal_(1, 0.2), norm.bias.normal_(0, 0.1)
+    x = torch.randn(2, 32, 8, 8)
+    assert torch.equal(low_precision_group_norm(norm, x), norm(x))
+    with pytest.raises(ValueError, match="expected 32"):
+        low_precision_group_norm(norm, torch.randn(1, 8, 4, 4).bfloat16())
 
 
 def test_bfloat16_autocast_bad_device():

@@ -19,6 +19,15 @@ Peak memory is measured with the PyTorch profiler: every CPU allocation and free
 pass is recorded in order, and the peak of the running total (above what was allocated before the pass) is
 the pass's peak memory. The ratio encoderlab / diffusers is printed (< 1: encoderlab needs less).
 
+Besides float32 eager (the two libraries' plain code) it times, in the same interleaved rounds, the variants
+of Chapter 7, *Faster than production* (``--variants``): ``fast`` (:func:`encoderlab.fast.speed_up`: the
+decoder's resize-convolutions as transposed convolutions, the flat forward), ``bf16`` (the fast model, and
+diffusers, under ``torch.autocast("cpu", dtype=torch.bfloat16)``; GroupNorm statistics and softmax stay in
+float32 in encoderlab) and ``compiled`` (``torch.compile`` of the fast model, and of diffusers). For each it
+prints the time, the peak memory, the multiply-adds of one pass (:func:`encoderlab.cost.count_multiply_adds`),
+the achieved G multiply-adds per second, the fraction of the machine's peak for the dtype
+(:func:`machine_peak`) and the largest difference from the same library's float32 eager output.
+
 This is a benchmark, not a test: its numbers depend on the machine and on what else runs on it.
 """
 
@@ -26,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import sys
 import time
@@ -73,28 +83,145 @@ def peak_bytes(fn) -> int:
     return peak_memory(fn, device="cpu", method="allocator")
 
 
-def time_interleaved(ours, ref, x, inner: int, repeats: int):
-    """``repeats`` interleaved timings of the two models, the order flipped every round: ``(wall, cpu, inner)``,
-    ``wall`` and ``cpu`` dicts of per-forward-pass seconds; ``inner`` passes per sample (0: about 0.3 s each)."""
-    ours(x), ref(x)  # warm-up (one-time allocations, oneDNN primitive caches)
+def machine_peak(cores: int, clock_ghz: float | None = None) -> dict:
+    """The CPU's peak multiply-adds per second, float32 and bfloat16, from ``/proc/cpuinfo``.
+
+    peak = cores x clock x FMA pipes x lanes per vector (x 2 for bfloat16). What is read and what is assumed:
+
+    - lanes: 16 float32 per 512-bit vector with ``avx512f``, else 8 with ``avx2``/``fma`` (read from the flags);
+    - FMA pipes: 2 vector FMA units per core, each a full vector wide: AMD Zen 5 (CPU family 26; this book's
+      EPYC machine) and Intel server cores with two AVX-512 FMA units. Zen 4 (family 25) runs a 512-bit FMA as
+      two 256-bit halves: counted as 1 pipe of 512 bits. (Assumed from the vendors' documentation, not measured.)
+    - bfloat16: ``avx512_bf16``'s ``VDPBF16PS`` does 2 multiply-adds per float32 lane (a pair of bf16 products
+      added into one float32), assumed at the FMA's throughput: twice the float32 peak. Without the flag
+      bfloat16 is converted and computed in float32: the float32 peak.
+    - clock: ``cpu MHz`` of ``/proc/cpuinfo`` (in a VM: the nominal/TSC frequency). Cores boost above it, so the
+      true peak may be higher and the fractions printed optimistic; ``--clock-ghz`` overrides it.
+    - cores: the torch threads (one per physical core here; SMT siblings share the FMA units).
+    """
+    text = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    flags = set(re.search(r"^flags\s*:(.*)$", text, re.M).group(1).split()) if "flags" in text else set()
+    family = re.search(r"^cpu family\s*:\s*(\d+)", text, re.M)
+    mhz = re.search(r"^cpu MHz\s*:\s*([\d.]+)", text, re.M)
+    clock = clock_ghz or (float(mhz.group(1)) / 1e3 if mhz else 2.0)
+    lanes = 16 if "avx512f" in flags else 8
+    pipes = 1 if lanes == 16 and family and int(family.group(1)) == 25 else 2
+    fp32 = cores * clock * 1e9 * pipes * lanes
+    bf16 = 2 * fp32 if "avx512_bf16" in flags else fp32
+    return {"float32": fp32, "bfloat16": bf16, "clock_ghz": clock, "pipes": pipes, "lanes": lanes}
+
+
+def matmul_rate(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
+    """Multiply-adds per second of the best of ``repeats`` ``n x n`` matrix products in ``dtype``: what the
+    machine attains on the friendliest kernel there is (a check on :func:`machine_peak`'s assumptions; above
+    100% of it means the cores run faster than the assumed clock)."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return n**3 / best
+
+
+def variants(ours, ref, x, names):
+    """``{label: (callable, dtype)}``: the variants of both libraries to time, for ``x``."""
+    import copy
+
+    from encoderlab.fast import speed_up
+
+    fast = speed_up(copy.deepcopy(ours))
+
+    def bf16(model):
+        def run():
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return model(x)
+        return run
+
+    out = {"encoderlab eager": (lambda: ours(x), "float32"), "diffusers eager": (lambda: ref(x), "float32")}
+    if "fast" in names:
+        out["encoderlab fast"] = (lambda: fast(x), "float32")
+    if "bf16" in names:
+        out["encoderlab fast bf16"] = (bf16(fast), "bfloat16")
+        out["diffusers bf16"] = (bf16(ref), "bfloat16")
+    if "compiled" in names:
+        fast_c, ref_c = torch.compile(copy.deepcopy(fast)), torch.compile(ref)
+        out["encoderlab fast compiled"] = (lambda: fast_c(x), "float32")
+        out["diffusers compiled"] = (lambda: ref_c(x), "float32")
+    return out, fast
+
+
+def time_interleaved(fns: dict, inner: int, repeats: int):
+    """``repeats`` interleaved rounds over all variants (the order rotated every round): ``(wall, cpu, inner)``,
+    ``wall`` and ``cpu`` dicts of per-forward-pass seconds; ``inner`` passes per sample (0: about 0.3 s for
+    diffusers' float32 eager pass)."""
+    for fn in fns.values():
+        fn(), fn()  # warm-up (one-time allocations, oneDNN primitive caches, compilation)
     if inner <= 0:
         one = []
         for _ in range(3):
             start = time.perf_counter()
-            ref(x)
+            fns["diffusers eager"]()
             one.append(time.perf_counter() - start)
         inner = max(1, round(0.3 / min(one)))
-    times = {"encoderlab": [], "diffusers": []}
-    cpu = {"encoderlab": [], "diffusers": []}
+    names = list(fns)
+    wall = {k: [] for k in names}
+    cpu = {k: [] for k in names}
     for r in range(repeats):
-        order = (("encoderlab", ours), ("diffusers", ref))
-        for name, model in (order if r % 2 == 0 else order[::-1]):
+        for name in names[r % len(names):] + names[:r % len(names)]:
             start, start_cpu = time.perf_counter(), time.process_time()
             for _ in range(inner):
-                model(x)
+                fns[name]()
             cpu[name].append((time.process_time() - start_cpu) / inner)
-            times[name].append((time.perf_counter() - start) / inner)
-    return times, cpu, inner
+            wall[name].append((time.perf_counter() - start) / inner)
+    return wall, cpu, inner
+
+
+def report_part(part, ours, ref, x, args, peak_rate) -> bool:
+    """Check, measure and print one part (Encoder or Decoder); True when encoderlab equals diffusers."""
+    from encoderlab.cost import count_multiply_adds
+
+    names = [v for v in args.variants.split(",") if v]
+    table, fast = variants(ours, ref, x, names)  # the copies outside inference mode: ordinary parameters
+    with torch.inference_mode():
+        fns = {k: fn for k, (fn, _) in table.items()}
+        outputs = {k: fn().float() for k, fn in fns.items()}
+        diff = (outputs["encoderlab eager"] - outputs["diffusers eager"]).abs().max().item()
+        print(f"\n{part}: input {tuple(x.shape)}, max |encoderlab - diffusers| = {diff:.2e} (float32 eager)")
+        if not args.memory_only:
+            wall, cpu, inner = time_interleaved(fns, args.inner, args.repeats)
+        mem = {k: min(peak_bytes(fn) for _ in range(2)) for k, fn in fns.items() if "compiled" not in k}
+    macs = {"encoderlab": count_multiply_adds(ours, x), "encoderlab fast": count_multiply_adds(fast, x),
+            "diffusers": count_multiply_adds(ref, x)}
+    print(f"  multiply-adds per pass: encoderlab {macs['encoderlab'] / 1e9:.2f} G, encoderlab fast "
+          f"{macs['encoderlab fast'] / 1e9:.2f} G, diffusers {macs['diffusers'] / 1e9:.2f} G")
+    head = f"  {'variant':26s} {'median ms':>9s} {'CPU ms':>8s} {'peak MiB':>8s} {'GMAC/s':>7s} {'of peak':>7s}"
+    print(head + f" {'max |diff| vs fp32':>18s}")
+    for name in fns:
+        own = "encoderlab eager" if name.startswith("encoderlab") else "diffusers eager"
+        err = (outputs[name] - outputs[own]).abs().max().item()
+        n_macs = macs["diffusers" if name.startswith("diffusers") else
+                      "encoderlab fast" if "fast" in name else "encoderlab"]
+        peak = f"{mem[name] / 2**20:8.2f}" if name in mem else f"{'-':>8s}"
+        if args.memory_only:
+            print(f"  {name:26s} {'-':>9s} {'-':>8s} {peak} {'-':>7s} {'-':>7s} {err:18.2e}")
+            continue
+        med = statistics.median(wall[name])
+        rate = n_macs / med
+        dtype = table[name][1]
+        print(f"  {name:26s} {med * 1e3:9.1f} {statistics.median(cpu[name]) * 1e3:8.1f} {peak} "
+              f"{rate / 1e9:7.1f} {rate / peak_rate[dtype]:7.1%} {err:18.2e}")
+    if not args.memory_only:
+        print(f"  ({args.repeats} interleaved rounds of {inner} forward pass(es) per variant; median wall time)")
+        base = statistics.median(wall["diffusers eager"])
+        for name in fns:
+            if name.startswith("encoderlab"):
+                print(f"  time ratio {name} / diffusers eager: {statistics.median(wall[name]) / base:.3f}")
+    for name in ("encoderlab eager", "encoderlab fast"):
+        if name in mem:
+            print(f"  peak-memory ratio {name} / diffusers eager: {mem[name] / mem['diffusers eager']:.3f}")
+    return diff < 1e-4
 
 
 def main(argv=None) -> int:
@@ -108,11 +235,14 @@ def main(argv=None) -> int:
     parser.add_argument("--attn-resolutions", help="override, e.g. 16 (empty: only the middle attention)")
     parser.add_argument("--size", type=int, default=128, help="input height and width of the encoder")
     parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=11, help="timed samples per model and part")
+    parser.add_argument("--repeats", type=int, default=11, help="timed rounds per part")
     parser.add_argument("--inner", type=int, default=0,
                         help="forward passes per timed sample (0: enough for about 0.3 s per sample)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
     parser.add_argument("--parts", default="Encoder,Decoder")
+    parser.add_argument("--variants", default="fast,bf16,compiled",
+                        help="besides float32 eager, any of fast,bf16,compiled (empty: eager only)")
+    parser.add_argument("--clock-ghz", type=float, help="the clock for the machine's peak (default: /proc/cpuinfo)")
     parser.add_argument("--memory-only", action="store_true",
                         help="skip the timing: check the outputs and measure peak memory only (deterministic, so "
                              "meaningful on a busy machine)")
@@ -123,41 +253,27 @@ def main(argv=None) -> int:
             setattr(args, key, value)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.memory_only:
+        args.variants = ",".join(v for v in args.variants.split(",") if v != "compiled")
 
     pairs, inputs = build(args)
+    peak = machine_peak(torch.get_num_threads(), args.clock_ghz)
     print(f"preset {args.preset}: ch={args.ch} ch_mult=({args.ch_mult}) num_res_blocks={args.num_res_blocks} "
           f"attn_resolutions=[{args.attn_resolutions}] input {args.batch}x3x{args.size}x{args.size}; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"machine peak ({torch.get_num_threads()} cores x {peak['clock_ghz']:.2f} GHz x {peak['pipes']} FMA pipes "
+          f"x {peak['lanes']} float32 lanes): {peak['float32'] / 1e9:.0f} G multiply-adds/s float32, "
+          f"{peak['bfloat16'] / 1e9:.0f} bfloat16 (see machine_peak for what is assumed)")
+    if not args.memory_only:
+        rates = {name: matmul_rate(dtype) for name, dtype in (("float32", torch.float32),
+                                                               ("bfloat16", torch.bfloat16))}
+        print("a 2048x2048 matmul attains " + ", ".join(f"{r / 1e9:.0f} G multiply-adds/s {name} "
+                                                         f"({r / peak[name]:.0%} of that peak)"
+                                                         for name, r in rates.items()))
     ok = True
     for part in args.parts.split(","):
         ours, ref = pairs[part]
-        x = inputs[part]
-        with torch.inference_mode():
-            diff = (ours(x) - ref(x)).abs().max().item()
-            print(f"\n{part}: input {tuple(x.shape)}, max |encoderlab - diffusers| = {diff:.2e}")
-            if not args.memory_only:
-                times, cpu, inner = time_interleaved(ours, ref, x, args.inner, args.repeats)
-            peaks = {"encoderlab": [], "diffusers": []}
-            for _ in range(2):
-                for name, model in (("encoderlab", ours), ("diffusers", ref)):
-                    peaks[name].append(peak_bytes(lambda m=model, x=x: m(x)))
-        mem = {k: min(v) for k, v in peaks.items()}
-        if args.memory_only:
-            for name in ("encoderlab", "diffusers"):
-                print(f"  {name:10s} peak {mem[name] / 2**20:8.2f} MiB")
-        else:
-            med = {k: statistics.median(v) for k, v in times.items()}
-            med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
-            for name in ("encoderlab", "diffusers"):
-                print(f"  {name:10s} wall median {med[name] * 1e3:8.1f} ms (min {min(times[name]) * 1e3:8.1f})  "
-                      f"CPU median {med_cpu[name] * 1e3:8.1f} ms  peak {mem[name] / 2**20:8.2f} MiB")
-            print(f"  ({args.repeats} interleaved samples of {inner} forward pass(es) each)")
-            print(f"  time ratio encoderlab/diffusers, median wall: {med['encoderlab'] / med['diffusers']:.3f}")
-            print(f"  time ratio encoderlab/diffusers, best wall:   "
-                  f"{min(times['encoderlab']) / min(times['diffusers']):.3f}")
-            print(f"  time ratio encoderlab/diffusers, median CPU:  {med_cpu['encoderlab'] / med_cpu['diffusers']:.3f}")
-        print(f"  peak-memory ratio encoderlab/diffusers:       {mem['encoderlab'] / mem['diffusers']:.3f}")
-        ok = ok and diff < 1e-4
+        ok = report_part(part, ours, ref, inputs[part], args, peak) and ok
     return 0 if ok else 1
 
 

@@ -10,17 +10,26 @@ beside them, and change no value (tested bit for bit):
   hook hands the caller an ordinary contiguous output.
 - :func:`lean_resnet_forward`, which :class:`~encoderlab.ResnetBlock` runs when no autograd graph is recorded:
   the same layers, with SiLU and the residual addition in place, so one activation fewer is alive at the peak.
+
+And one opt-in, applied from outside (Chapter 7, *Faster than production*): :func:`speed_up` swaps every
+decoder upsampler for the transposed convolution it equals (:mod:`encoderlab.fast_upsample`) and runs the
+encoder's and decoder's recipes as one flat sequence of layers (:func:`flat_forward`), so that no level's
+input stays alive while the level runs. :func:`bfloat16_autocast` is the documented reduced-precision path.
 """
 
 from __future__ import annotations
+
+import types
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import check_bool
+from ._validation import check_bool, check_device
 
-__all__ = ["ChannelsLastOnCPU", "lean_resnet_forward"]
+__all__ = ["ChannelsLastOnCPU", "bfloat16_autocast", "flat_forward", "lean_resnet_forward", "low_precision_group_norm",
+           "speed_up"]
 
 
 def _contiguous_output(module: nn.Module, args, output):
@@ -100,3 +109,135 @@ def lean_resnet_forward(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
     h = block.conv2(block.dropout(h))
     skip = block.shortcut(x)
     return h.add_(skip) if skip.dtype == h.dtype else skip + h  # dtypes differ under autocast
+
+
+# --------------------------------------------------------------------------------------------------------
+# speed_up: the opt-in fast path of Chapter 7, *Faster than production*
+
+
+def _level_steps(level: nn.Module) -> Iterator[nn.Module]:
+    """The layers of one ``DownLevel``/``UpLevel`` in the order its ``forward`` calls them (a flat copy of
+    :meth:`encoderlab.ldm.levels._Level.forward`, kept on purpose; tested equal)."""
+    for j, block in enumerate(level.block):
+        yield block
+        if len(level.attn) > 0:
+            yield level.attn[j]
+    resample = getattr(level, level._resampler[0], None)
+    if resample is not None:
+        yield resample
+
+
+def _mid_steps(mid: nn.Module) -> Iterator[nn.Module]:
+    yield from (mid.block_1, mid.attn_1, mid.block_2)  # MidLevel.forward
+
+
+def _steps(model: nn.Module) -> Iterator[nn.Module]:
+    """The recipe of :meth:`Encoder.forward <encoderlab.ldm.Encoder.forward>` / :meth:`Decoder.forward
+    <encoderlab.ldm.Decoder.forward>` up to ``norm_out``, as a flat list of layers (a copy kept on purpose)."""
+    from .ldm import Encoder
+
+    yield model.conv_in
+    if isinstance(model, Encoder):
+        for level in model.down:
+            yield from _level_steps(level)
+        yield from _mid_steps(model.mid)
+    else:
+        yield from _mid_steps(model.mid)
+        for level in reversed(model.up):
+            yield from _level_steps(level)
+
+
+def flat_forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The forward pass of an LDM :class:`~encoderlab.ldm.Encoder` or :class:`~encoderlab.ldm.Decoder`, layer
+    after layer from one loop (Chapter 7, *Faster than production*).
+
+    The same layers in the same order as the model's ``forward``, so the same values, bit for bit. In the
+    plain recipe ``h = level(h)`` keeps the level's input alive in the caller while the level runs (CPython
+    holds a call's arguments until it returns): one extra full-resolution activation at the memory peak. Here
+    every activation is dropped as soon as the next layer has consumed it, and without autograd the final
+    SiLU runs in place. ``x``: the model's input; returns its output.
+    """
+    from .ldm import Decoder
+
+    model.check_input(x)
+    h = x
+    for step in _steps(model):
+        h = step(h)
+    if isinstance(model, Decoder) and model.give_pre_end:
+        return h
+    h = model.norm_out(h)
+    h = model.conv_out(F.silu(h, inplace=not torch.is_grad_enabled()))
+    return torch.tanh(h) if isinstance(model, Decoder) and model.tanh_out else h
+
+
+def speed_up(model: nn.Module) -> nn.Module:
+    """Switch an LDM model to the fast path, in place, and return it (Chapter 7, *Faster than production*).
+
+    For every :class:`~encoderlab.ldm.Encoder` and :class:`~encoderlab.ldm.Decoder` inside ``model`` (the model
+    itself, or the halves of an :class:`~encoderlab.AutoencoderKL`):
+
+    - every ``Upsample(with_conv=True)`` becomes a :class:`~encoderlab.fast_upsample.ResizeConvUpsample` (the
+      transposed convolution nearest x2 + 3x3 convolution equals: 2.25x fewer multiply-adds, no 4x-sized
+      intermediate); it shares the upsampler's parameters, so ``state_dict()`` is unchanged;
+    - ``forward`` runs as :func:`flat_forward` (same layers, one activation fewer at the peak);
+    - every :class:`~encoderlab.GroupNorm` gives a bfloat16 CPU input to PyTorch's kernel without the float32
+      round trip (:func:`low_precision_group_norm`; float32 statistics still, fewer copies).
+
+    Values equal the plain model's to float rounding (the resize-convolution sums kernel taps before
+    multiplying; float64 agrees to 1e-12); everything else is bit for bit. The classes' ``forward`` methods stay
+    the plain recipes.
+    """
+    from .conv import Upsample
+    from .fast_upsample import ResizeConvUpsample
+    from .ldm import Decoder, Encoder
+    from .norm import GroupNorm
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    halves = [m for m in model.modules() if isinstance(m, (Encoder, Decoder))]
+    if not halves:
+        raise ValueError(f"model ({type(model).__name__}) contains no encoderlab.ldm Encoder or Decoder to speed up")
+    for half in halves:
+        for level in getattr(half, "up", ()):
+            if isinstance(getattr(level, "upsample", None), Upsample) and level.upsample.with_conv:
+                level.upsample = ResizeConvUpsample(level.upsample)
+        half.forward = types.MethodType(flat_forward, half)
+        for norm in half.modules():
+            if isinstance(norm, GroupNorm) and type(norm) is GroupNorm and norm.fused:
+                norm.forward = types.MethodType(low_precision_group_norm, norm)
+    return model
+
+
+def low_precision_group_norm(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """:class:`~encoderlab.GroupNorm`'s forward, with a bfloat16/float16 CPU input handed to PyTorch's kernel
+    as it is (Chapter 7, *Faster than production*, *bfloat16 done right*).
+
+    The plain forward upcasts a half-precision input to float32, normalises and casts back: two extra passes
+    over the activation and a float32 copy of it. PyTorch's CPU ``group_norm`` kernel already accumulates the
+    means and variances of a bfloat16 input in float32 (and takes float32 ``weight`` and ``bias``), so the
+    statistics stay float32 without the copies (tested on an offset input). Other inputs run the plain
+    forward. ``(B, C, *) -> same shape and dtype``.
+    """
+    if x.device.type != "cpu" or x.dtype not in (torch.bfloat16, torch.float16):
+        return type(norm).forward(norm, x)
+    norm._check_input(x)
+    return F.group_norm(x, norm.num_groups, norm.weight, norm.bias, norm.eps)
+
+
+def bfloat16_autocast(device: torch.device | str = "cpu") -> torch.autocast:
+    """The book's reduced-precision path: ``torch.autocast(device.type, dtype=torch.bfloat16)`` (Chapter 7,
+    *Faster than production*, *bfloat16 done right*).
+
+    Use it as ``with bfloat16_autocast(device): y = model(x)`` on the CPU or on CUDA. Inside it the
+    convolutions and matrix products run in bfloat16 (8 bits of mantissa; float32's range, so no loss
+    scaling), on CPUs with AVX-512 BF16 (and on GPUs) at about twice the float32 rate, while what is unsafe in
+    8 bits stays in float32: :class:`~encoderlab.GroupNorm` computes its means and variances in float32
+    (a mean over 16k values in bfloat16 loses every digit), and the softmax of attention is taken in float32
+    (:func:`~encoderlab.attention` ``"explicit"`` upcasts; the fused SDPA kernel accumulates in float32).
+    Activations are stored in bfloat16: about half the memory. The output is bfloat16; its largest
+    difference from the float32 output is printed in Chapter 7 and by ``benchmarks/ldm_vs_diffusers.py``.
+    """
+    device = check_device("device", device)
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be a CPU or CUDA device, got {device}")
+    return torch.autocast(device.type, dtype=torch.bfloat16)

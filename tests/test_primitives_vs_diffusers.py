@@ -15,14 +15,11 @@ from diffusers.models.upsampling import Upsample2D  # noqa: E402
 from encoderlab.attention import AttnBlock  # noqa: E402
 from encoderlab.conv import Downsample, Upsample  # noqa: E402
 from encoderlab.resnet import ResnetBlock  # noqa: E402
+from weights_helpers import randomise  # noqa: E402
 
 
 def _randomise(module, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * 0.2)
-    return module.eval()
+    return randomise(module, seed, scale=0.2)
 
 
 @pytest.mark.parametrize("cin,cout", [(32, 32), (32, 64)])

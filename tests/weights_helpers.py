@@ -11,12 +11,12 @@ SMALL_ATTN = dict(ch=32, out_ch=3, ch_mult=(1, 2, 2), num_res_blocks=1, attn_res
                   resolution=32, z_channels=4)
 
 
-def randomise(module, seed=0):
-    """Every parameter drawn from N(0, 0.05^2) with ``seed``; returns the module in eval mode."""
+def randomise(module, seed=0, scale=0.05):
+    """Every parameter drawn from N(0, scale^2) with ``seed``; returns the module in eval mode."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * 0.05)
+            p.copy_(torch.randn(p.shape, generator=gen) * scale)
     return module.eval()
 
 

@@ -11,11 +11,11 @@ from diffusers.models.downsampling import Downsample2D  # noqa: E402
 from diffusers.models.resnet import ResnetBlock2D  # noqa: E402
 from diffusers.models.unets.unet_2d_blocks import UNetMidBlock2D  # noqa: E402
 from diffusers.models.upsampling import Upsample2D  # noqa: E402
+from weights_helpers import randomise  # noqa: E402
 
 from encoderlab.attention import AttnBlock  # noqa: E402
 from encoderlab.conv import Downsample, Upsample  # noqa: E402
 from encoderlab.resnet import ResnetBlock  # noqa: E402
-from weights_helpers import randomise  # noqa: E402
 
 
 def _randomise(module, seed=0):

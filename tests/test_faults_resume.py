@@ -41,9 +41,17 @@ def args(out, config, *more):
 
 @pytest.fixture(scope="module")
 def straight(config, tmp_path_factory):
-    """The uninterrupted run."""
+    """The uninterrupted run, on one thread like every run it is compared with.
+
+    A module-scoped fixture is built before the function-scoped one-thread fixture of tests/conftest.py applies,
+    and a different thread count sums in a different order: the runs would differ in the last bits."""
     out = tmp_path_factory.mktemp("runs") / "straight"
-    main(args(out, config))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        main(args(out, config))
+    finally:
+        torch.set_num_threads(threads)
     return out
 
 

@@ -70,6 +70,7 @@ from .ldm import AutoencoderKL, Decoder, Encoder
 from .mid_block import MidBlock, MultiHeadSelfAttention
 from .norm import GroupNorm, PerFrameGroupNorm, group_norm, per_frame_group_norm
 from .resnet import CausalResnet3d, ResnetBlock, SkipConvResnetBlock, resnet_block_num_params
+from .source import SourceListing, show_source
 from .summary import LayerSummary, layer_summary, parse_summary
 from .utils import count_parameters, experiment_scale, get_device, seed_everything
 from .vae import VAE, DownBlock, UpBlock
@@ -135,6 +136,7 @@ __all__ = [
     "ImageDataset",
     "LayerNorm2d",
     "LayerSummary",
+    "SourceListing",
     "LinAttnBlock",
     "MidBlock",
     "MultiHeadSelfAttention",
@@ -186,6 +188,7 @@ __all__ = [
     "moving_shapes",
     "one_conv_algorithm",
     "parse_summary",
+    "show_source",
     "peak_memory",
     "per_frame_change",
     "per_frame_group_norm",

@@ -16,7 +16,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install book test lint workflows unit nbval html browser screenshots chromium execute assignments assignments-sync assignments-check colab colab-check colab-sim singlehtml pdf pdf-check clean
+.PHONY: weights help install book test lint workflows unit nbval html browser screenshots chromium execute assignments assignments-sync assignments-check colab colab-check colab-sim singlehtml pdf pdf-check clean
 
 help:
 	@echo "make book     build the HTML book into _build/html from the committed notebook outputs"
@@ -29,6 +29,7 @@ help:
 	@echo "make pdf      the whole book as one PDF (Chromium prints the single-page build) -> _build/pdf/"
 	@echo "make execute  re-execute every chapter notebook and assignment master in place on CPU (after changing src/)"
 	@echo "make assignments  student notebooks and autograder zips for every assignment master -> _build/assignments/"
+	@echo "make weights  train the book's autoencoders from nothing (runs/kl-f8, runs/kl-f4; resumable, hours on a CPU)"
 	@echo "make clean    remove _build (keeps .venv)"
 
 install: $(STAMP)
@@ -122,6 +123,15 @@ pdf: singlehtml chromium
 
 pdf-check: pdf
 	$(BIN)/python book/_tools/pdf.py check
+
+# The named training runs of encoderlab.train.recipes, one after the other; run again to continue after an
+# interruption (each resumes from its newest intact checkpoint). Not part of `make test`.
+RECIPES ?= kl-f8 kl-f4
+weights: $(STAMP)
+	@for r in $(RECIPES); do \
+	  echo "training $$r into runs/$$r"; \
+	  $(BIN)/python -m encoderlab.train --recipe $$r --out runs/$$r --resume auto --no-samples || exit 1; \
+	done
 
 clean:
 	rm -rf _build

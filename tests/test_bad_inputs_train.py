@@ -59,7 +59,8 @@ def c(tmp_path_factory):
     t = micro_trainer(steps=1)
     tmp = tmp_path_factory.mktemp("bad")
     path = t.save(tmp / "ckpt.safetensors")
-    return SimpleNamespace(t=t, vae=t.model, path=path, tmp=tmp, ae=tiny_autoencoder(SMALL_ATTN), val=digits()[1],
+    return SimpleNamespace(t=t, vae=t.model, path=path, tmp=tmp, ae=tiny_autoencoder(SMALL_ATTN),
+                           enc=tiny_autoencoder(SMALL_ATTN).encoder, val=digits()[1],
                            post=DiagonalGaussian(torch.zeros(2, 4, 4, 4)))
 
 
@@ -133,8 +134,8 @@ CASES = [
     ("train.grids", 7, lambda c: image_grid([IMG]), TypeError, "images must be a torch.Tensor, got list"),
     ("train.grids", 0, lambda c: image_grid(IMG, padding=-1), ValueError, "padding must be >= 0"),
     ("train.grids", 7, lambda c: write_sample_grid(c.vae, IMG, 3), TypeError, "path must be a path"),
-    ("train.grids", 7, lambda c: write_sample_grid(c.ae, IMG, c.tmp / "g.png"), TypeError,
-     "model must be an encoderlab VAE"),
+    ("train.grids", 7, lambda c: write_sample_grid(c.enc, IMG, c.tmp / "g.png"), TypeError,
+     "model must be an encoderlab VAE or AutoencoderKL, got Encoder"),
     ("train.grids", 6, lambda c: write_sample_grid(c.vae, IMG, c.tmp / "g.png", seed=True), TypeError,
      "seed must be an int, got bool"),
     # ---- train.trainer: Trainer and evaluate ----------------------------------------------------------
@@ -173,7 +174,7 @@ CASES = [
     ("train.trainer", 7, lambda c: c.t.evaluate(c.val.images), TypeError, "dataset must be a Dataset, got a Tensor"),
     ("train.trainer", 0, lambda c: c.t.evaluate(batch_size=0), ValueError, "batch_size must be >= 1"),
     ("train.trainer", 7, lambda c: evaluate(c.vae, c.val.images), TypeError, "dataset must be a Dataset"),
-    ("train.trainer", 7, lambda c: evaluate(c.ae, c.val), TypeError, "model must be an encoderlab VAE"),
+    ("train.trainer", 7, lambda c: evaluate(c.enc, c.val), TypeError, "model must be an encoderlab VAE or Autoenc"),
     ("train.trainer", 0, lambda c: evaluate(c.vae, c.val, recon="l2"), ValueError, "recon must be one of"),
     ("train.trainer", 6, lambda c: evaluate(c.vae, c.val, seed=False), TypeError, "seed must be an int, got bool"),
     ("train.trainer", 3, lambda c: evaluate(c.vae, c.val, amp_dtype=torch.float64), ValueError,
@@ -187,8 +188,8 @@ CASES = [
     ("train.trainer", 6, lambda c: Trainer.resume(c.path, steps=True), TypeError, "steps must be an int, got bool"),
     # ---- train.checkpoint -----------------------------------------------------------------------------
     ("train.checkpoint", 7, lambda c: ckpt.save_checkpoint(7, c.vae), TypeError, "path must be a path"),
-    ("train.checkpoint", 7, lambda c: ckpt.save_checkpoint(c.tmp / "x.safetensors", c.ae), TypeError,
-     "model must be an encoderlab VAE"),
+    ("train.checkpoint", 7, lambda c: ckpt.save_checkpoint(c.tmp / "x.safetensors", c.enc), TypeError,
+     "model must be an encoderlab VAE or AutoencoderKL, got Encoder"),
     ("train.checkpoint", 7, lambda c: ckpt.save_checkpoint(c.tmp / "x.safetensors", c.vae, "adam"), TypeError,
      "optimizer must be a torch.optim.Optimizer"),
     ("train.checkpoint", 6, lambda c: ckpt.save_checkpoint(c.tmp / "x.safetensors", c.vae, step=True), TypeError,
@@ -205,7 +206,9 @@ CASES = [
     ("train.checkpoint", 7, lambda c: ckpt.save_checkpoint(c.tmp / "x.safetensors", c.vae, scaler_state=[1]),
      TypeError, "scaler_state must be a dict"),
     ("train.checkpoint", 7, lambda c: ckpt.read_checkpoint(3), TypeError, "path must be a path"),
-    ("train.checkpoint", 7, lambda c: ckpt.load_checkpoint(c.path, c.ae), TypeError, "model must be an encoderlab VAE"),
+    ("train.checkpoint", 7, lambda c: ckpt.load_checkpoint(c.path, c.enc), TypeError, "model must be an encoderlab VAE"),
+    ("train.checkpoint", 0, lambda c: ckpt.load_checkpoint(c.path, c.ae), ckpt.CheckpointError,
+     "was saved from a VAE; the model is an AutoencoderKL"),
     ("train.checkpoint", 7, lambda c: ckpt.load_checkpoint(c.path, c.vae, optimizer=1), TypeError,
      "optimizer must be a torch.optim.Optimizer"),
     # ---- train.distributed ----------------------------------------------------------------------------

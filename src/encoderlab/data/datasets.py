@@ -9,6 +9,9 @@ Three datasets, all as float tensors ``(N, C, H, W)`` scaled to ``[-1, 1]`` (the
   right-most columns of each photo, which no training patch touches.
 - ``"shapes"``: procedurally generated RGB images (discs, squares and triangles of random colour, position and
   size on a colour gradient), a pure function of ``seed``.
+- ``"photographs"``: random crops of the fifteen training photographs of scikit-image
+  (:mod:`~encoderlab.data.photographs`, which also holds the four held-out photographs that no split of this
+  dataset contains); ``"val"`` is a fixed set of crops of the same training photographs, for watching a run.
 
 :func:`make_dataset` returns one split as an :class:`ImageDataset`.
 """
@@ -39,15 +42,17 @@ __all__ = [
     "split_indices",
 ]
 
-DATASETS = ("digits", "photos", "shapes")
-_CHANNELS = {"digits": 1, "photos": 3, "shapes": 3}
+DATASETS = ("digits", "photos", "shapes", "photographs")
+_CHANNELS = {"digits": 1, "photos": 3, "shapes": 3, "photographs": 3}
+_DEFAULT_SIZE = {"digits": 8, "photographs": 128}
 
 
 def dataset_image_shape(name: str, image_size: int | None = None) -> tuple[int, int, int]:
     """``(C, H, W)`` of the images of dataset ``name`` at ``image_size`` (default: 8 for the digits, their
-    native size, 32 otherwise), known without loading anything. Chapter 8, *Data that needs no network*."""
+    native size, 128 for the photographs' crops, 32 otherwise), known without loading anything.
+    Chapter 8, *Data that needs no network*."""
     check_one_of("name", name, DATASETS)
-    size = (8 if name == "digits" else 32) if image_size is None else image_size
+    size = _DEFAULT_SIZE.get(name, 32) if image_size is None else image_size
     check_int("image_size", size, min_value=8)
     return (_CHANNELS[name], size, size)
 
@@ -239,6 +244,15 @@ def make_dataset(name: str, split: str = "train", image_size: int | None = None,
     check_one_of("split", split, ("train", "val", "all"))
     check_float("val_fraction", val_fraction, min_value=0.0, max_value=0.9)
     check_int("seed", seed, min_value=0)
+    if name == "photographs":
+        from .photographs import PhotoCrops
+
+        if split == "all":
+            raise ValueError("the 'photographs' dataset has no split 'all': its crops are drawn at random "
+                             "('train') or fixed for watching a run ('val')")
+        if split == "train":
+            return PhotoCrops(image_size, seed=seed)
+        return PhotoCrops(image_size, length=64, seed=seed, split="monitor")
     if name == "photos":
         if split == "all":
             images = torch.cat([load_photo_patches(s, image_size, val_fraction=val_fraction)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import torch
 
 __all__ = ["ExerciseError", "call_answer", "close", "expect_shape", "passed"]
@@ -12,8 +14,8 @@ class ExerciseError(AssertionError):
 
 
 def passed(message: str) -> None:
-    """Print the confirmation line of a check that passed."""
-    print(f"Correct! {message}")
+    """Print the confirmation of a check that passed, wrapped to the width of the book's code box (79)."""
+    print(textwrap.fill(f"Correct! {message}", width=79, break_on_hyphens=False))
 
 
 def call_answer(fn, *args, what: str):

@@ -80,7 +80,11 @@ class AutoencoderKL(nn.Module):
     def encode(self, x: torch.Tensor) -> DiagonalGaussian:
         """``(B, in_channels, H, W)`` -> the posterior ``q(z | x)``, a :class:`DiagonalGaussian` over
         ``(B, embed_dim, H/f, W/f)``."""
-        return DiagonalGaussian(self.quant_conv(self.encoder(x)))
+        return DiagonalGaussian(self.encode_moments(x))
+
+    def encode_moments(self, x: torch.Tensor) -> torch.Tensor:
+        """The posterior's parameters ``cat(mean, logvar)``, ``(B, 2*embed_dim, H/f, W/f)``."""
+        return self.quant_conv(self.encoder(x))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """``(B, embed_dim, h, w)`` -> ``(B, out_ch, h*f, w*f)``."""
@@ -107,6 +111,46 @@ class AutoencoderKL(nn.Module):
         posterior = self.encode(x)
         z = posterior.sample(generator) if sample_posterior else posterior.mode()
         return self.scaling_factor * z
+
+    # -- what a training run needs (Chapter 8's Trainer trains this model as it trains the seed-003 VAE) ----
+    @property
+    def config(self) -> dict:
+        """The constructor's arguments as a JSON-ready dict: ``AutoencoderKL(**model.config)`` rebuilds it."""
+        ddconfig = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.ddconfig.items()}
+        return {"ddconfig": ddconfig, "embed_dim": self.embed_dim, "scaling_factor": self.scaling_factor}
+
+    @property
+    def downsample_factor(self) -> int:
+        """``f``: how many times smaller than the image the latent is on each side."""
+        return 2 ** (len(self.ddconfig.get("ch_mult", (1, 2, 4, 8))) - 1)
+
+    def latent_shape(self, height: int, width: int | None = None) -> tuple[int, int, int]:
+        """``(embed_dim, H/f, W/f)`` for an image of size ``height x width``."""
+        width = height if width is None else width
+        check_int("height", height, min_value=1)
+        check_int("width", width, min_value=1)
+        f = self.downsample_factor
+        for name, value in (("height", height), ("width", width)):
+            if value % f:
+                raise ValueError(f"{name}={value} is not a multiple of the downsampling factor {f}")
+        return (self.embed_dim, height // f, width // f)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Deterministic reconstruction through the posterior mean: ``decode(mean)``."""
+        return self.decode(self.encode(x).mean)
+
+    @torch.no_grad()
+    def sample_prior(self, num: int, height: int, width: int | None = None,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decode ``num`` latents drawn from the prior N(0, I): ``(num, out_ch, height, width)``."""
+        check_int("num", num, min_value=1)
+        check_generator("generator", generator)
+        shape = self.latent_shape(height, width)
+        ref = self.post_quant_conv.weight
+        z = torch.randn((num, *shape), generator=generator,
+                        device=generator.device if generator is not None else ref.device)
+        return self.decode(z.to(device=ref.device, dtype=ref.dtype))
 
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """Inverse of :meth:`encode_latents`: ``decode(latents / scaling_factor)``."""

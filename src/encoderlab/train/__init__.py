@@ -11,7 +11,10 @@ The modules, in the order of the chapter's sections:
 - :mod:`~encoderlab.train.objective` (*The objective: the evidence lower bound*): :func:`kl_weight` (the KL
   warm-up), :func:`psnr`, the module that DDP wraps;
 - :mod:`~encoderlab.train.grids` (*Data that needs no network*): :func:`image_grid`, the sample grids;
-- :mod:`~encoderlab.train.config` (*Training on a CPU*): :class:`TrainConfig` and :data:`MODEL_PRESETS`;
+- :mod:`~encoderlab.train.config` (*Training on a CPU*): :class:`TrainConfig` and :data:`MODEL_PRESETS` (the
+  seed-003 VAE, or LDM's AutoencoderKL of Chapter 7);
+- :mod:`~encoderlab.train.recipes` (*The book's trained autoencoders*): :data:`RECIPES`, the named runs
+  behind the shipped models (``--recipe kl-f8``);
 - :mod:`~encoderlab.train.trainer` (*Training on a CPU*, *How good is it? Held-out PSNR*): :class:`Trainer`
   and :func:`evaluate`;
 - :mod:`~encoderlab.train.checkpoint` (*Checkpoints: stop, resume, and get exactly the same model*):
@@ -32,10 +35,12 @@ from .determinism import make_deterministic, restore_determinism
 from .distributed import DistributedContext, init_distributed
 from .grids import image_grid
 from .objective import elbo_terms, kl_weight, psnr
+from .recipes import RECIPES
 from .trainer import Trainer, evaluate
 
 __all__ = [
     "MODEL_PRESETS",
+    "RECIPES",
     "CheckpointError",
     "DistributedContext",
     "TrainConfig",

@@ -48,8 +48,9 @@ class CheckpointError(ValueError):
 
 
 def _check_vae(model) -> None:
-    if not isinstance(model, VAE):
-        raise TypeError(f"model must be an encoderlab VAE, got {type(model).__name__}")
+    from .config import check_trainable
+
+    check_trainable("model", model)
 
 
 def _check_optimizer(optimizer) -> None:
@@ -71,12 +72,13 @@ def _history_problem(step: int, history) -> str | None:
 
 def save_checkpoint(path: str | os.PathLike, model: VAE, optimizer: torch.optim.Optimizer | None = None, *,
                     step: int = 0, config: TrainConfig | None = None, history: Sequence[dict] = (),
-                    scaler_state: dict | None = None) -> Path:
+                    scaler_state: dict | None = None, average: Mapping[str, torch.Tensor] | None = None) -> Path:
     """Write a safetensors checkpoint atomically (a temporary file in the same folder, then ``os.replace``).
 
     Stored: the model's state dict (``model.*``), the optimizer's tensors (``optim.*``) with its
     hyper-parameters and scalars in the metadata, ``step``, the model and training configs, the loss history
-    and the gradient scaler's state. A crash while writing leaves the previous file untouched.
+    and the gradient scaler's state; ``average``, the trainer's running average of the weights
+    (``average.*``), when it keeps one. A crash while writing leaves the previous file untouched.
     Chapter 8, *Checkpoints: stop, resume, and get exactly the same model*.
     """
     from .config import TrainConfig
@@ -98,6 +100,10 @@ def save_checkpoint(path: str | os.PathLike, model: VAE, optimizer: torch.optim.
         raise TypeError(f"scaler_state must be a dict (GradScaler.state_dict()) or None, got "
                         f"{type(scaler_state).__name__}")
     tensors = {f"model.{k}": v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    if average is not None:
+        if not isinstance(average, Mapping) or set(average) != set(model.state_dict()):
+            raise ValueError("average must be a state dict of the model (the same keys)")
+        tensors.update({f"average.{k}": v.detach().contiguous().cpu() for k, v in average.items()})
     meta = {
         "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "step": str(step),
         "model_config": json.dumps(model.config), "train_config": json.dumps(config.to_dict() if config else None),
@@ -175,10 +181,13 @@ def load_checkpoint(path: str | os.PathLike, model: VAE, optimizer: torch.optim.
     _check_optimizer(optimizer)
     tensors, meta = read_checkpoint(path)
     saved = meta.get("model_config") or {}
+    kinds = ["an AutoencoderKL" if "ddconfig" in c else "a VAE" for c in (saved, model.config)]
+    if kinds[0] != kinds[1]:
+        raise CheckpointError(f"{path} was saved from {kinds[0]}; the model is {kinds[1]}")
     if saved != model.config:
         diffs = [f"{k}: checkpoint {saved.get(k)!r} vs model {model.config.get(k)!r}"
                  for k in sorted(set(saved) | set(model.config)) if saved.get(k) != model.config.get(k)]
-        raise CheckpointError(f"{path} was saved from a different VAE configuration ({'; '.join(diffs)})")
+        raise CheckpointError(f"{path} was saved from a different model configuration ({'; '.join(diffs)})")
     state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     own = model.state_dict()
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))

@@ -5,6 +5,7 @@ snapshots), ``metrics.csv`` (training rows and held-out evaluations) and ``sampl
 
     python -m encoderlab.train --dataset digits --preset tiny --steps 2000 --out runs/digits
     python -m encoderlab.train --out runs/digits --steps 4000 --resume auto   # continue the same run
+    python -m encoderlab.train --recipe kl-f8 --out runs/kl-f8               # a shipped model's run
     torchrun --nproc_per_node 2 -m encoderlab.train --dataset photos --preset small --out runs/photos
 
 Every value is checked before any data is loaded or a model built: a bad one ends with argparse's usage and
@@ -28,15 +29,16 @@ from .._files import StorageError, atomic_write, storage_error
 from .._validation import check_device
 from ..data import DATASETS
 from .checkpoint import CheckpointError, read_checkpoint
-from .config import AMP_MODES, MODEL_PRESETS, RECON_KINDS, TrainConfig
+from .config import AMP_MODES, LR_SCHEDULES, MODEL_PRESETS, RECON_KINDS, TrainConfig
 from .distributed import finish_distributed, init_distributed, resolve_device
 from .grids import write_sample_grid
+from .recipes import RECIPES
 from .run_folder import append_metrics, find_resume, rotate_checkpoints, trim_metrics
 from .trainer import Trainer
 
 __all__ = ["main"]
 
-_RUN_FLAGS = ("out", "config", "resume", "device", "no_progress", "no_samples")  # not TrainConfig fields
+_RUN_FLAGS = ("out", "config", "recipe", "resume", "device", "no_progress", "no_samples")  # not TrainConfig fields
 
 
 class UsageError(ValueError):
@@ -50,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
                     "Launch with torchrun --nproc_per_node N for DistributedDataParallel.")
     p.add_argument("--out", required=True, help="output folder (created)")
     p.add_argument("--config", help="a JSON file with TrainConfig fields; flags given here override it")
+    p.add_argument("--recipe", choices=tuple(RECIPES),
+                   help="a named training run (the book's shipped models); --config and flags override it")
     p.add_argument("--resume", help="a checkpoint to continue from, or 'auto' for the newest intact one in "
                                     "OUT/checkpoints; the run's configuration comes from the checkpoint (only "
                                     "--steps may change)")
@@ -65,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
         "amp": dict(choices=AMP_MODES), "seed": dict(type=int),
         "log_every": dict(type=int), "eval_every": dict(type=int), "ckpt_every": dict(type=int),
         "sample_every": dict(type=int), "keep_checkpoints": dict(type=int),
+        "lr_schedule": dict(choices=LR_SCHEDULES), "lr_warmup_steps": dict(type=int),
+        "ema_decay": dict(type=float, help="keep an average of the weights (0: none)"),
     }
     for name, kwargs in flags.items():
         p.add_argument("--" + name.replace("_", "-"), default=None, **kwargs)
@@ -155,7 +161,8 @@ def _prepare(args):
     """Every check of the command line, before any data is loaded or a model built: returns
     ``(config, checkpoint or None, its step, note, device, distributed context)``."""
     out = Path(args.out)
-    data = _read_config_file(args.config) if args.config else {}
+    data = dict(RECIPES[args.recipe]) if args.recipe else {}
+    data.update(_read_config_file(args.config) if args.config else {})
     for key, value in vars(args).items():
         if key not in _RUN_FLAGS and value is not None:
             data[key] = value

@@ -1,9 +1,16 @@
-"""Chapter 8, *Training on a CPU*: everything that defines a training run, and the model sizes to pick from."""
+"""Chapter 8, *Training on a CPU*: everything that defines a training run, and the models to pick from.
+
+Two kinds of model train here: the seed-003 :class:`~encoderlab.vae.VAE` (presets ``tiny``, ``small``,
+``seed``) and LDM's :class:`~encoderlab.ldm.AutoencoderKL` of Chapter 7 at a small width (presets ``kl-f8``:
+Stable Diffusion's layer plan and its 4-channel latent at 1/8 of the image's side; ``kl-f4``: LDM's kl-f4
+plan, 3 channels at 1/4). A model dict with a ``ddconfig`` entry is an AutoencoderKL, any other a VAE.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -11,9 +18,27 @@ import torch
 
 from .._validation import check_float, check_int, check_keys, check_one_of
 from ..data import DATASETS, dataset_image_shape
+from ..ldm import AutoencoderKL
 from ..vae import SEED003_CONFIG, VAE
 
-__all__ = ["AMP_MODES", "MODEL_PRESETS", "RECON_KINDS", "TrainConfig"]
+__all__ = ["AMP_MODES", "LR_SCHEDULES", "MODEL_PRESETS", "RECON_KINDS", "TRAINABLE", "TrainConfig", "build_model",
+           "check_trainable"]
+
+#: The model classes the trainer trains (they share encode_moments, decode, latent_shape, config).
+TRAINABLE = (VAE, AutoencoderKL)
+
+
+def check_trainable(name: str, model) -> None:
+    """``model`` must be a :class:`~encoderlab.vae.VAE` or an :class:`~encoderlab.ldm.AutoencoderKL`."""
+    if not isinstance(model, TRAINABLE):
+        raise TypeError(f"{name} must be an encoderlab VAE or AutoencoderKL, got {type(model).__name__}")
+
+
+def _kl(ch_mult: list[int], z_channels: int) -> dict:
+    # attention only in the middle (as SD's VAE); ``resolution`` only places attn_resolutions, here none
+    return {"ddconfig": {"ch": 32, "ch_mult": ch_mult, "num_res_blocks": 2, "attn_resolutions": [],
+                         "dropout": 0.0, "resolution": 256, "z_channels": z_channels},
+            "embed_dim": z_channels}
 
 #: Model sizes for :class:`TrainConfig` (``im_channels`` is filled in from the dataset).
 MODEL_PRESETS: dict[str, dict] = {
@@ -25,10 +50,16 @@ MODEL_PRESETS: dict[str, dict] = {
               "num_down_layers": 2, "num_mid_layers": 1, "num_up_layers": 2, "norm_channels": 16, "num_heads": 4},
     # The seed's configuration (21,970,983 parameters for RGB): for a GPU.
     "seed": {k: (list(v) if isinstance(v, tuple) else v) for k, v in SEED003_CONFIG.items() if k != "im_channels"},
+    # LDM's AutoencoderKL at a quarter of SD's width (ch 32): SD's kl-f8 plan, and LDM's kl-f4 plan.
+    "kl-f8": _kl([1, 2, 4, 4], 4),
+    "kl-f4": _kl([1, 2, 4], 3),
 }
 
 RECON_KINDS = ("mse", "l1")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
+LR_SCHEDULES = ("constant", "cosine")
+#: Where the cosine schedule ends, as a fraction of ``lr``.
+COSINE_FINAL_FRACTION = 0.1
 
 
 @dataclass
@@ -36,9 +67,16 @@ class TrainConfig:
     """Everything that defines a training run (saved in every checkpoint and in ``config.json``).
 
     ``model`` is a preset name from :data:`MODEL_PRESETS` or a dict of :class:`~encoderlab.vae.VAE` arguments
-    (without ``im_channels``, which comes from the data). ``batch_size`` is the global batch (split over the
-    processes under torchrun). ``amp`` is ``"auto"`` (bfloat16 where supported, else float16 with a gradient
-    scaler), ``"bf16"``, ``"fp16"`` or ``"off"``; autocast is only ever used on CUDA -- on a CPU it is off.
+    (without ``im_channels``, which comes from the data) or of AutoencoderKL arguments (``ddconfig``,
+    ``embed_dim``). ``batch_size`` is the global batch (split over the processes under torchrun). ``amp`` is
+    ``"auto"`` (on CUDA bfloat16 where supported, else float16 with a gradient scaler; on a CPU off),
+    ``"bf16"`` (bfloat16 autocast on CUDA and on a CPU alike: fast on CPUs with AVX-512 BF16 or AMX),
+    ``"fp16"`` (CUDA only) or ``"off"``.
+
+    The learning rate is a pure function of the step (so a resumed run continues it exactly): ``lr`` after
+    a linear warm-up over ``lr_warmup_steps``, then constant or (``lr_schedule="cosine"``) decaying along a
+    half cosine to ``COSINE_FINAL_FRACTION * lr`` at ``steps``. ``ema_decay`` > 0 keeps an exponential
+    moving average of the weights (what :meth:`Trainer.averaged_model` returns and evaluation uses).
     Chapter 8, *Training on a CPU*.
     """
 
@@ -63,6 +101,9 @@ class TrainConfig:
     ckpt_every: int = 0
     sample_every: int = 0
     keep_checkpoints: int = 3
+    lr_schedule: str = "constant"
+    lr_warmup_steps: int = 0
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         check_one_of("dataset", self.dataset, DATASETS)
@@ -88,29 +129,56 @@ class TrainConfig:
         for name in ("log_every", "eval_every", "ckpt_every", "sample_every"):
             check_int(name, getattr(self, name), min_value=0)
         check_int("keep_checkpoints", self.keep_checkpoints, min_value=1)
+        check_one_of("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        check_int("lr_warmup_steps", self.lr_warmup_steps, min_value=0)
+        check_float("ema_decay", self.ema_decay, min_value=0.0, max_value=0.99999)
+
+    def lr_at(self, step: int) -> float:
+        """The learning rate of step ``step`` (0-based), see the class docstring."""
+        check_int("step", step, min_value=0)
+        lr = self.lr
+        if self.lr_warmup_steps and step < self.lr_warmup_steps:
+            return lr * (step + 1) / self.lr_warmup_steps
+        if self.lr_schedule == "cosine":
+            span = max(1, self.steps - self.lr_warmup_steps)
+            progress = min(1.0, (step - self.lr_warmup_steps) / span)
+            final = COSINE_FINAL_FRACTION
+            return lr * (final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+        return lr
 
     def check_model(self, image_shape: Sequence[int] | None = None) -> tuple[int, int, int]:
-        """Check, before any data is loaded, that :attr:`model` builds a VAE and that the images fit it; returns
-        the latent shape. ``image_shape`` ``(C, H, W)`` defaults to the dataset's (:func:`dataset_image_shape`).
+        """Check, before any data is loaded, that :attr:`model` builds and that the images fit it; returns the
+        latent shape. ``image_shape`` ``(C, H, W)`` defaults to the dataset's (:func:`dataset_image_shape`).
 
-        The VAE is built on the meta device (no memory, no time), so its own argument checks run.
+        The model is built on the meta device (no memory, no time), so its own argument checks run.
         """
         c, h, w = dataset_image_shape(self.dataset, self.image_size) if image_shape is None else image_shape
+        kwargs = self.model_kwargs(c)
         if isinstance(self.model, dict):
-            allowed = [p for p in inspect.signature(VAE).parameters if p != "im_channels"]
-            check_keys("model arguments (VAE keyword arguments)", {k for k in self.model if k != "im_channels"},
-                       allowed)
+            if "ddconfig" in kwargs:
+                check_keys("model arguments (AutoencoderKL keyword arguments)", kwargs,
+                           ("ddconfig", "embed_dim", "scaling_factor"))
+            else:
+                allowed = [p for p in inspect.signature(VAE).parameters if p != "im_channels"]
+                check_keys("model arguments (VAE keyword arguments)", {k for k in self.model if k != "im_channels"},
+                           allowed)
         with torch.device("meta"):
-            vae = VAE(**self.model_kwargs(c))
+            model = build_model(kwargs)
         try:
-            return vae.latent_shape(h, w)
+            return model.latent_shape(h, w)
         except ValueError as err:
-            raise ValueError(f"image_size={h} does not fit the model: {err} (the model halves the image "
-                             f"{sum(vae.down_sample)} times)") from None
+            raise ValueError(f"image_size={h} does not fit the model: {err} (the model makes the image "
+                             f"{model.downsample_factor} times smaller on each side)") from None
 
     def model_kwargs(self, im_channels: int) -> dict:
-        """The VAE arguments for images with ``im_channels`` channels."""
+        """The model's arguments for images with ``im_channels`` channels (see :func:`build_model`)."""
         kwargs = dict(MODEL_PRESETS[self.model]) if isinstance(self.model, str) else dict(self.model)
+        if "ddconfig" in kwargs:
+            ddconfig = kwargs["ddconfig"]
+            if not isinstance(ddconfig, dict):
+                raise TypeError(f"model['ddconfig'] must be a dict, got {type(ddconfig).__name__}")
+            kwargs["ddconfig"] = {**ddconfig, "in_channels": im_channels, "out_ch": im_channels}
+            return kwargs
         kwargs.pop("im_channels", None)
         return {"im_channels": im_channels, **kwargs}
 
@@ -140,3 +208,11 @@ def _check_betas(betas) -> tuple[float, float]:
     if not all(0.0 <= b < 1.0 for b in values):
         raise ValueError(f"adam_betas must be two numbers in [0, 1), got {values!r}")
     return values
+
+
+def build_model(kwargs: dict) -> VAE | AutoencoderKL:
+    """The model that :meth:`TrainConfig.model_kwargs` describes: an AutoencoderKL when ``kwargs`` has a
+    ``ddconfig`` entry, else a seed-003 VAE. Chapter 8, *Training on a CPU*."""
+    if "ddconfig" in kwargs:
+        return AutoencoderKL(**kwargs)
+    return VAE(**kwargs)

@@ -45,8 +45,9 @@ def write_sample_grid(model: VAE, images: torch.Tensor, path: Path, *, seed: int
     """
     import matplotlib.image
 
-    if not isinstance(model, VAE):
-        raise TypeError(f"model must be an encoderlab VAE, got {type(model).__name__}")
+    from .config import check_trainable
+
+    check_trainable("model", model)
     path = Path(check_path("path", path))
     check_int("seed", seed, min_value=0)
     gen = torch.Generator().manual_seed(seed)

@@ -22,7 +22,7 @@ from torch import nn
 from .._validation import check_float, check_int, check_one_of, check_tensor
 from ..distributions import DiagonalGaussian, ELBOTerms, elbo_loss
 from ..vae import VAE
-from .config import RECON_KINDS
+from .config import RECON_KINDS, check_trainable
 
 __all__ = ["ELBOModel", "elbo_terms", "kl_weight", "psnr"]
 
@@ -78,8 +78,7 @@ class ELBOModel(nn.Module):
     """
 
     def __init__(self, vae: VAE, recon: str) -> None:
-        if not isinstance(vae, VAE):
-            raise TypeError(f"vae must be an encoderlab VAE, got {type(vae).__name__}")
+        check_trainable("vae", vae)
         check_one_of("recon", recon, RECON_KINDS)
         super().__init__()
         self.vae = vae

@@ -18,9 +18,10 @@ from tqdm.auto import tqdm
 from .._validation import check_bool, check_int, check_one_of
 from ..data import ImageDataset, check_dataset, eval_loader, make_dataset, make_loader
 from ..distributions import DiagonalGaussian, elbo_loss
+from ..ldm import AutoencoderKL
 from ..vae import VAE
 from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
-from .config import RECON_KINDS, TrainConfig
+from .config import RECON_KINDS, TrainConfig, build_model, check_trainable
 from .determinism import make_deterministic
 from .distributed import (
     DistributedContext,
@@ -80,7 +81,7 @@ class Trainer:
                              f"{self.ctx.world_size} processes")
         make_deterministic(self.device)  # exact resume on CUDA too (before CUDA's first use)
         torch.manual_seed(config.seed)  # the initial weights are a function of the seed
-        self.model = VAE(**config.model_kwargs(self.train_data.image_shape[0])).to(self.device)
+        self.model = build_model(config.model_kwargs(self.train_data.image_shape[0])).to(self.device)
         # fails early if the image size does not fit the model
         self._latent_shape = self.model.latent_shape(*self.train_data.image_shape[1:])
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, betas=config.adam_betas,
@@ -90,10 +91,15 @@ class Trainer:
         self._forward = data_parallel(ELBOModel(self.model, config.recon), self.ctx, self.device)
         self.step = 0
         self.history: list[dict] = []
+        # the running average of the weights (ema_decay > 0), in float32 beside the model's own
+        self.ema = ({k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                    if config.ema_decay > 0 else None)
 
     def _amp_dtype(self) -> torch.dtype | None:
-        if self.device.type != "cuda" or self.config.amp == "off":
+        if self.config.amp == "off":
             return None
+        if self.device.type != "cuda":  # a CPU autocasts only when asked to, to bfloat16
+            return torch.bfloat16 if self.config.amp == "bf16" else None
         if self.config.amp == "fp16" or (self.config.amp == "auto" and not torch.cuda.is_bf16_supported()):
             return torch.float16
         return torch.bfloat16
@@ -111,7 +117,9 @@ class Trainer:
         beta_t = kl_weight(self.step, cfg.beta, cfg.kl_warmup_steps)
         x = x.to(self.device, non_blocking=True)
         self.model.train()
-        with torch.autocast("cuda", dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+        for group in self.optimizer.param_groups:  # the schedule is a function of the step alone
+            group["lr"] = cfg.lr_at(self.step)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
             terms = self._forward(x, self._noise(self.step), beta_t)
         objective = terms.loss.mean() / x[0].numel()  # per value: lr and grad_clip do not depend on the size
         self.optimizer.zero_grad(set_to_none=True)
@@ -130,6 +138,8 @@ class Trainer:
             self.scaler.update()
         else:
             self.optimizer.step()
+        if self.ema is not None:
+            self._update_average()
         stats = torch.stack([terms.loss.mean(), terms.reconstruction.mean(), terms.kl.mean()]).detach()
         loss, rec, kl = (float(v) for v in mean_over_processes(stats, self.ctx).cpu())
         record = {"step": self.step + 1, "loss": loss, "recon": rec, "kl": kl, "beta": beta_t,
@@ -137,6 +147,27 @@ class Trainer:
         self.step += 1
         self.history.append(record)
         return record
+
+    @torch.no_grad()
+    def _update_average(self) -> None:
+        """``ema <- d * ema + (1 - d) * weights``, with ``d`` ramping up to ``ema_decay`` over the first steps
+        (``(1 + n) / (10 + n)`` after ``n`` steps), so that the average does not remember the initial weights."""
+        decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
+        for key, value in self.model.state_dict().items():
+            if value.is_floating_point():
+                self.ema[key].lerp_(value, 1.0 - decay)
+            else:
+                self.ema[key].copy_(value)
+
+    def averaged_model(self):
+        """A copy of the model holding the running average of the weights (the model itself without
+        ``ema_decay``), in eval mode."""
+        import copy
+
+        model = copy.deepcopy(self.model).eval()
+        if self.ema is not None:
+            model.load_state_dict(self.ema)
+        return model
 
     def train(self, steps: int | None = None, *, callback=None) -> list[dict]:
         """Run ``steps`` more steps (default: until ``config.steps``); returns the new history records.
@@ -170,20 +201,23 @@ class Trainer:
     def evaluate(self, dataset: ImageDataset | None = None, batch_size: int = 256) -> dict[str, float]:
         """Held-out metrics, averaged per image: ``psnr`` (dB, of the posterior-mean reconstruction against the
         image, data range 2), ``mse`` (per value), ``recon`` and ``kl`` (nats per image, with one seeded
-        posterior sample) and ``neg_elbo = recon + kl`` (the beta = 1 objective, whatever beta trained)."""
-        return evaluate(self.model, dataset if dataset is not None else self.val_data, recon=self.config.recon,
+        posterior sample) and ``neg_elbo = recon + kl`` (the beta = 1 objective, whatever beta trained).
+        With ``ema_decay`` > 0 the averaged weights are evaluated. A CPU evaluates in float32."""
+        model = self.averaged_model() if self.ema is not None else self.model
+        return evaluate(model, dataset if dataset is not None else self.val_data, recon=self.config.recon,
                         batch_size=batch_size, seed=self.config.seed, amp_dtype=self.amp_dtype)
 
     # -- checkpoints ---------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Save model, optimizer, step, configs, history and scaler atomically (see :func:`save_checkpoint`)."""
         return save_checkpoint(path, self.model, self.optimizer, step=self.step, config=self.config,
-                               history=self.history, scaler_state=self.scaler.state_dict() if self.scaler else None)
+                               history=self.history, scaler_state=self.scaler.state_dict() if self.scaler else None,
+                               average=self.ema)
 
     def load(self, path: str | os.PathLike) -> dict:
         """Restore a checkpoint of the same run into this trainer (model, optimizer, step, history); the run's
         data, model, batch size, seed and objective must be the same (``beta``, ``lr``, ``steps`` may differ)."""
-        _, meta = read_checkpoint(path)
+        tensors, meta = read_checkpoint(path)
         saved = meta.get("train_config")
         if isinstance(saved, dict):
             mine = self.config.to_dict()
@@ -196,6 +230,13 @@ class Trainer:
         self.history = list(meta["history"])
         if self.scaler is not None and meta.get("scaler"):
             self.scaler.load_state_dict(meta["scaler"])
+        if self.ema is not None:
+            average = {k[len("average."):]: v for k, v in tensors.items() if k.startswith("average.")}
+            if set(average) != set(self.ema):
+                raise CheckpointError(f"{path} holds no average of the weights for this run (ema_decay="
+                                      f"{self.config.ema_decay}); it was saved without one")
+            for key, value in average.items():
+                self.ema[key].copy_(value)
         return meta
 
     @classmethod
@@ -220,14 +261,13 @@ class Trainer:
 
 
 @torch.no_grad()
-def evaluate(model: VAE, dataset: ImageDataset, *, recon: str = "mse", batch_size: int = 256, seed: int = 0,
+def evaluate(model: VAE | AutoencoderKL, dataset: ImageDataset, *, recon: str = "mse", batch_size: int = 256, seed: int = 0,
              amp_dtype: torch.dtype | None = None) -> dict[str, float]:
     """Held-out PSNR and ELBO terms of ``model`` on ``dataset`` (see :meth:`Trainer.evaluate`); deterministic.
 
     Chapter 8, *How good is it? Held-out PSNR*.
     """
-    if not isinstance(model, VAE):
-        raise TypeError(f"model must be an encoderlab VAE, got {type(model).__name__}")
+    check_trainable("model", model)
     check_dataset("dataset", dataset)
     check_one_of("recon", recon, RECON_KINDS)
     check_int("seed", seed, min_value=0)
@@ -236,7 +276,7 @@ def evaluate(model: VAE, dataset: ImageDataset, *, recon: str = "mse", batch_siz
     loader = eval_loader(dataset, batch_size)  # checks batch_size
     was_training = model.training
     model.eval()
-    device = model.decoder_conv_out.weight.device
+    device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(seed + 12_345)
     sums = {"psnr": 0.0, "mse": 0.0, "recon": 0.0, "kl": 0.0}
     count = 0

@@ -66,3 +66,19 @@ def test_the_check_finds_a_solution_without_an_empty_cell(tmp_path):
     problems = colab_copies.problems_of(copy, source)
     assert any("no empty cell before it" in p for p in problems)
     assert any("1 solutions in the chapter" in p for p in problems)
+
+
+def test_answers_fold_in_details_and_label_links_point_at_the_book(tmp_path):
+    path = _notebook(
+        tmp_path,
+        ("markdown", "As [seed 003](#seed-003) says, `[x](#seed-003)` stays.\n\n**1.** Why?\n\n"
+                     "```{admonition} Answer\n:class: dropdown\n\nBecause {cite}`wu2018group`.\n```\n\n"
+                     "```{admonition} Remember\nThis.\n```"),
+    )
+    nb = colab_copies.convert(path)
+    sources = ["".join(c["source"]) for c in nb["cells"]]
+    url = colab_copies.book_url()
+    assert sources[1].startswith(f"As [seed 003]({url}book/systems.html#seed-003) says, `[x](#seed-003)` stays.")
+    assert "<details><summary>Answer</summary>\n\nBecause (Wu and He, 2018).\n\n</details>" in sources
+    assert "**Remember**\n\nThis." in sources
+    assert colab_copies.book_labels()["seed-000"] == "book/systems"

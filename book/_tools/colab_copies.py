@@ -9,7 +9,10 @@ chapter in which
   **empty code cell**; the solution follows under its own heading, its code cells folded on Colab (a
   ``# @title`` line and ``cellView: form``) and their outputs cleared;
 - each ``{cite}`` becomes an author-year reference, listed in full in a *References* cell at the end;
-- each ``{doc}`` link points at the published book.
+- each ``{doc}`` link, and each ``[text](#label)`` link to a label of the book (``(seed-003)=``), points at
+  the published book;
+- a collapsed ``{admonition}`` (``:class: dropdown``: the answers of *Check your understanding*) becomes an
+  HTML ``<details>`` block, which Colab shows folded; any other admonition a bold title over its text.
 
 Everything else (the Colab install cell, outputs, widget state, cell tags) is kept as it is.
 
@@ -98,6 +101,32 @@ class References:
         return " ".join(p for p in parts if p)
 
 
+def book_labels() -> dict[str, str]:
+    """``{label: page}`` for every ``(label)=`` target of the book's pages and chapters (page without suffix,
+    relative to the repository root)."""
+    labels = {}
+    target = re.compile(r"^\((?P<label>[\w-]+)\)=[ \t]*$", re.M)
+    for path in sorted((ROOT / "book").glob("*.md")):
+        for m in target.finditer(path.read_text()):
+            labels[m["label"]] = path.relative_to(ROOT).with_suffix("").as_posix()
+    for path in sorted(CHAPTERS.glob("*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        for cell in cells:
+            if cell["cell_type"] == "markdown":
+                for m in target.finditer("".join(cell["source"])):
+                    labels[m["label"]] = path.relative_to(ROOT).with_suffix("").as_posix()
+    return labels
+
+
+def convert_label_links(text: str, labels: dict[str, str]) -> str:
+    """``[text](#label)`` for a label of the book -> a link to it in the published book."""
+    def replace(m: re.Match) -> str:  # inline code is matched too, and left as it is
+        page = labels.get(m["label"]) if m["label"] else None
+        return f"]({book_url()}{page}.html#{m['label']})" if page else m[0]
+
+    return re.sub(r"\]\(#(?P<label>[\w-]+)\)|`[^`\n]*`", replace, text)
+
+
 def _doc_link(text: str, page: Path) -> str:
     """``{doc}`title <target>``` or ``{doc}`target``` as a link into the published book."""
     m = re.fullmatch(r"(?P<title>.*?)\s*<(?P<target>[^>]+)>", text.strip())
@@ -164,6 +193,7 @@ def _fold(cell: dict) -> dict:
 def convert(path: Path, refs: References | None = None) -> dict:
     """The Colab copy of the chapter notebook at ``path`` (a notebook dict)."""
     refs = refs or References()
+    labels = book_labels()
     nb = json.loads(path.read_text())
     number = int(path.name.split("_")[0])
     cells, exercise, in_solution = [], 0, False
@@ -171,7 +201,7 @@ def convert(path: Path, refs: References | None = None) -> dict:
         if cell["cell_type"] != "markdown":
             cells.append(_fold(cell) if in_solution and cell["cell_type"] == "code" else cell)
             continue
-        text = "".join(cell["source"])
+        text = convert_label_links("".join(cell["source"]), labels)
         for kind, piece in _split_markdown(text):
             if kind == "text":
                 cells.append(_markdown(convert_roles(piece, path, refs)))
@@ -190,6 +220,14 @@ def convert(path: Path, refs: References | None = None) -> dict:
                 in_solution = True
             elif name == "solution-end":
                 in_solution = False
+            elif name == "admonition":
+                options = dict(re.findall(r"^:(\w+):[ \t]*(.*)$", piece["body"], re.M))
+                body = convert_roles(re.sub(r"^:\w+:.*$\n?", "", piece["body"], flags=re.M).strip(), path, refs)
+                title = convert_roles(piece["arg"].strip(), path, refs) or "Note"
+                if "dropdown" in options.get("class", "").split():
+                    cells.append(_markdown(f"<details><summary>{title}</summary>\n\n{body}\n\n</details>"))
+                else:
+                    cells.append(_markdown(f"**{title}**\n\n{body}"))
             elif name == "figure":
                 options = dict(re.findall(r"^:(\w+):[ \t]*(.*)$", piece["body"], re.M))
                 caption = re.sub(r"^:\w+:.*$\n?", "", piece["body"], flags=re.M).strip()

@@ -69,6 +69,7 @@ from .encoder_nets import (
 from .ldm import AutoencoderKL, Decoder, Encoder
 from .mid_block import MidBlock, MultiHeadSelfAttention
 from .norm import GroupNorm, PerFrameGroupNorm, group_norm, per_frame_group_norm
+from .pretrained import available_pretrained, load_pretrained
 from .resnet import CausalResnet3d, ResnetBlock, SkipConvResnetBlock, resnet_block_num_params
 from .source import SourceListing, show_source
 from .summary import LayerSummary, layer_summary, parse_summary
@@ -155,6 +156,7 @@ __all__ = [
     "VAE",
     "WanEncoder",
     "attention",
+    "available_pretrained",
     "attention_weights",
     "causal_output_frames",
     "conv_output_size",
@@ -179,6 +181,7 @@ __all__ = [
     "latent_frames",
     "layer_norm_2d",
     "layer_summary",
+    "load_pretrained",
     "load_pyramid_encoder",
     "load_wan_encoder",
     "load_weights",

@@ -1,0 +1,174 @@
+"""Chapter 7, *A trained autoencoder at work*, and Chapter 8, *The book's trained autoencoders*: models the
+package ships, trained by the book's own commands on the photographs of :mod:`encoderlab.data.photographs`.
+
+Each model is two files in ``encoderlab/trained/``: ``<name>.safetensors`` (the averaged weights,
+stored in float16) and ``<name>.json``, its model card: the architecture, the data and split, the exact
+command, seed, steps, wall time and machine, the held-out PSNR and SSIM next to the two same-numbers baselines
+(:mod:`encoderlab.baselines`), the parameter count, the file's sha256 and the latent scaling factor measured on
+the training crops. :func:`load_pretrained` verifies the hash before it builds the model. Nothing is downloaded.
+
+:func:`export_pretrained` writes both files from a training checkpoint (``make weights`` runs it after
+training).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from ._files import atomic_write, read_safetensors, safetensors_api
+from ._validation import check_int, check_path
+from .data.photographs import HELD_OUT, PhotoCrops, held_out_photographs
+from .ldm import AutoencoderKL
+
+__all__ = ["PretrainedError", "available_pretrained", "evaluate_held_out", "export_pretrained",
+           "latent_scaling_factor", "load_pretrained", "model_card"]
+
+SHIPPED = Path(__file__).resolve().parent / "trained"
+
+
+class PretrainedError(ValueError):
+    """A shipped model that is missing, unknown or whose file does not match its card."""
+
+
+def _folder(folder) -> Path:
+    return SHIPPED if folder is None else Path(check_path("folder", folder))
+
+
+def available_pretrained(folder: str | os.PathLike | None = None) -> list[str]:
+    """The names of the shipped models (those with both a weights file and a card), sorted."""
+    where = _folder(folder)
+    if not where.is_dir():
+        return []
+    return sorted(p.stem for p in where.glob("*.json") if (where / f"{p.stem}.safetensors").is_file())
+
+
+def _check_name(name, folder) -> Path:
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str such as 'kl-f8', got {type(name).__name__} {name!r}")
+    names = available_pretrained(folder)
+    if name not in names:
+        listed = ", ".join(repr(n) for n in names) if names else "none are shipped in this version"
+        raise PretrainedError(f"no shipped model named {name!r}; available: {listed}")
+    return _folder(folder)
+
+
+def model_card(name: str, folder: str | os.PathLike | None = None) -> dict:
+    """The model card of shipped model ``name`` (the parsed ``<name>.json``)."""
+    where = _check_name(name, folder)
+    return json.loads((where / f"{name}.json").read_text())
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_pretrained(name: str, *, device: str | torch.device = "cpu",
+                    folder: str | os.PathLike | None = None) -> AutoencoderKL:
+    """The shipped model ``name`` (e.g. ``"kl-f8"``) as a float32 :class:`~encoderlab.ldm.AutoencoderKL` in eval
+    mode, its ``scaling_factor`` the card's. The weights file must have the sha256 its card records.
+
+    Raises :class:`PretrainedError` listing the available names for an unknown one, or when the file does not
+    match its card. Chapter 7, *A trained autoencoder at work*.
+    """
+    where = _check_name(name, folder)
+    card = model_card(name, folder)
+    path = where / f"{name}.safetensors"
+    digest = _sha256(path)
+    if digest != card.get("sha256"):
+        raise PretrainedError(f"{path} has sha256 {digest}, but its card {name}.json records {card.get('sha256')}; "
+                              "the file was changed or damaged (reinstall the package)")
+    tensors, _ = read_safetensors(path)
+    model = AutoencoderKL(**{**card["architecture"], "scaling_factor": card["scaling_factor"]})
+    model.load_state_dict({k: v.float() for k, v in tensors.items()})
+    return model.to(device).eval()
+
+
+@torch.no_grad()
+def latent_scaling_factor(model: AutoencoderKL, *, crops: int = 64, size: int = 128, seed: int = 0) -> float:
+    """``1 / std`` of latents sampled from the posterior of ``crops`` fixed crops of the *training* photographs:
+    the factor that gives the latents about unit variance (LDM measured 0.18215 this way for Stable Diffusion's
+    VAE, on a batch of its training images). Chapter 7, *A trained autoencoder at work*."""
+    check_int("crops", crops, min_value=2)
+    data = PhotoCrops(size, length=crops, seed=seed, split="monitor")
+    x = torch.stack([data[i] for i in range(crops)])
+    gen = torch.Generator().manual_seed(seed + 1)
+    z = model.encode(x).sample(gen)
+    return float(1.0 / z.float().std())
+
+
+@torch.no_grad()
+def evaluate_held_out(model: AutoencoderKL) -> dict:
+    """PSNR (dB, data range 2) and SSIM of the posterior-mean reconstruction, clamped to ``[-1, 1]``, of each
+    held-out photograph (256x256 centre crops), in float32, with their means. Chapter 7, *A trained
+    autoencoder at work*."""
+    from skimage.metrics import structural_similarity
+
+    from .train.objective import psnr
+
+    x = held_out_photographs()
+    was_training = model.training
+    model.eval()
+    recon = torch.cat([model.reconstruct(x[i:i + 1]).float() for i in range(x.shape[0])]).clamp(-1.0, 1.0)
+    model.train(was_training)
+    psnrs = psnr(x, recon).tolist()
+    ssims = [float(structural_similarity(a.permute(1, 2, 0).numpy(), b.permute(1, 2, 0).numpy(), data_range=2.0,
+                                         channel_axis=2)) for a, b in zip(x, recon, strict=True)]
+    return {"photos": list(HELD_OUT), "psnr": psnrs, "ssim": ssims,
+            "mean_psnr": sum(psnrs) / len(psnrs), "mean_ssim": sum(ssims) / len(ssims)}
+
+
+def export_pretrained(checkpoint: str | os.PathLike, name: str, folder: str | os.PathLike, *,
+                      card: dict | None = None) -> Path:
+    """Write ``<name>.safetensors`` (float16, the run's averaged weights when it kept an average) and its card
+    ``<name>.json`` into ``folder`` from a training checkpoint of an AutoencoderKL; returns the card's path.
+
+    The card gets the architecture, the training config and loss curve of the checkpoint, the parameter
+    count, the measured scaling factor, the held-out evaluation *of the stored float16 weights* and the
+    file's sha256; ``card`` adds or overrides entries (command, wall time, machine, baselines).
+    Chapter 8, *The book's trained autoencoders*.
+    """
+    from .train.checkpoint import read_checkpoint
+
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a non-empty str, got {name!r}")
+    tensors, meta = read_checkpoint(checkpoint)
+    config = meta.get("model_config") or {}
+    if "ddconfig" not in config:
+        raise PretrainedError(f"{checkpoint} is not a checkpoint of an AutoencoderKL")
+    prefix = "average." if any(k.startswith("average.") for k in tensors) else "model."
+    state = {k[len(prefix):]: v.to(torch.float16).contiguous() for k, v in tensors.items() if k.startswith(prefix)}
+    model = AutoencoderKL(**config)
+    model.load_state_dict({k: v.float() for k, v in state.items()})  # what a reader will load
+    model.eval()
+    out = Path(check_path("folder", folder))
+    out.mkdir(parents=True, exist_ok=True)
+    st, _ = safetensors_api()
+    weights = atomic_write(out / f"{name}.safetensors", lambda tmp: st.save_file(state, tmp))
+    factor = latent_scaling_factor(model)
+    info = {
+        "name": name,
+        "architecture": {k: v for k, v in config.items() if k != "scaling_factor"},
+        "scaling_factor": factor,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "weights": "the run's average of the weights" if prefix == "average." else "the final weights",
+        "storage": "float16",
+        "data": "random crops (and flips) of the training photographs; held out, never seen: " + ", ".join(HELD_OUT),
+        "train_config": meta.get("train_config"),
+        "steps": meta["step"],
+        "held_out": evaluate_held_out(model),
+        "loss_curve": [{k: r[k] for k in ("step", "loss", "recon", "kl", "lr") if k in r}
+                       for r in meta.get("history", [])[::25]],
+        **(card or {}),
+        "sha256": _sha256(weights),
+        "file_bytes": weights.stat().st_size,
+    }
+    return atomic_write(out / f"{name}.json", lambda tmp: Path(tmp).write_text(json.dumps(info, indent=1) + "\n"))

@@ -1,0 +1,87 @@
+"""Shipped trained models: export from a checkpoint, the card, the hash check, loading; and the files that
+ship with this version, re-evaluated against their cards."""
+
+import json
+
+import pytest
+import torch
+from test_train_autoencoder import kl_trainer
+
+import encoderlab
+from encoderlab.pretrained import (
+    PretrainedError,
+    available_pretrained,
+    evaluate_held_out,
+    export_pretrained,
+    load_pretrained,
+    model_card,
+)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("pretrained")
+    t = kl_trainer(image_size=32, ema_decay=0.9, steps=2)
+    t.train()
+    ckpt = t.save(tmp / "run" / "last.safetensors")
+    card = export_pretrained(ckpt, "micro", tmp / "shipped", card={"command": "pytest", "seed": 0})
+    return t, tmp / "shipped", card
+
+
+def test_export_writes_float16_average_and_a_card(exported):
+    t, folder, card_path = exported
+    card = json.loads(card_path.read_text())
+    assert card["command"] == "pytest" and card["steps"] == 2 and card["storage"] == "float16"
+    assert card["parameters"] == sum(p.numel() for p in t.model.parameters())
+    model = load_pretrained("micro", folder=folder)
+    assert isinstance(model, encoderlab.AutoencoderKL) and not model.training
+    assert model.scaling_factor == card["scaling_factor"] > 0
+    for key, value in model.state_dict().items():  # the average, rounded to float16, back in float32
+        assert value.dtype == torch.float32
+        assert torch.equal(value, t.ema[key].to(torch.float16).float())
+    again = evaluate_held_out(model)
+    assert again["psnr"] == pytest.approx(card["held_out"]["psnr"], abs=1e-4)
+    assert again["ssim"] == pytest.approx(card["held_out"]["ssim"], abs=1e-5)
+    assert available_pretrained(folder) == ["micro"] and model_card("micro", folder)["sha256"] == card["sha256"]
+
+
+def test_a_changed_file_is_refused(exported, tmp_path):
+    _, folder, _ = exported
+    for suffix in (".safetensors", ".json"):
+        (tmp_path / f"micro{suffix}").write_bytes((folder / f"micro{suffix}").read_bytes())
+    data = bytearray((tmp_path / "micro.safetensors").read_bytes())
+    data[-3] ^= 0x01
+    (tmp_path / "micro.safetensors").write_bytes(bytes(data))
+    with pytest.raises(PretrainedError, match="has sha256 .* but its card micro.json records"):
+        load_pretrained("micro", folder=tmp_path)
+
+
+def test_unknown_names_list_what_is_available(exported, tmp_path):
+    _, folder, _ = exported
+    with pytest.raises(PretrainedError, match=r"no shipped model named 'kl-f2'; available: 'micro'"):
+        load_pretrained("kl-f2", folder=folder)
+    with pytest.raises(PretrainedError, match="none are shipped in this version"):
+        load_pretrained("kl-f8", folder=tmp_path)
+    with pytest.raises(TypeError, match="name must be a str"):
+        load_pretrained(8)
+
+
+def test_only_autoencoder_checkpoints_export(tmp_path):
+    from train_helpers import micro_trainer
+
+    path = micro_trainer(steps=1).save(tmp_path / "vae.safetensors")
+    with pytest.raises(PretrainedError, match="not a checkpoint of an AutoencoderKL"):
+        export_pretrained(path, "vae", tmp_path / "out")
+
+
+SHIPPED = available_pretrained()
+
+
+@pytest.mark.skipif(not SHIPPED, reason="this version ships no trained models yet")
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_models_load_and_reach_their_cards(name):
+    card = model_card(name)
+    model = load_pretrained(name)  # verifies the sha256
+    assert sum(p.numel() for p in model.parameters()) == card["parameters"]
+    measured = evaluate_held_out(model)
+    assert measured["mean_psnr"] == pytest.approx(card["held_out"]["mean_psnr"], abs=0.05)

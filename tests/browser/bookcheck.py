@@ -239,6 +239,23 @@ def probe(page) -> dict:
     return page.evaluate(PROBE_JS)
 
 
+SETTLED_LAYOUT_JS = """
+async () => {
+  // two frames for the new layout, then every CSS transition it started (the theme slides its sidebars)
+  await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
+  const moving = document.getAnimations().filter((a) => a instanceof CSSTransition);
+  await Promise.all(moving.map((a) => a.finished.catch(() => null)));
+}
+"""
+
+
+def resize(page, viewport: dict) -> None:
+    """Set the viewport and wait until the layout has settled: measured mid-transition after a resize from
+    phone to desktop width, the article was 72 px wider than it is."""
+    page.set_viewport_size(viewport)
+    page.evaluate(SETTLED_LAYOUT_JS)
+
+
 OVERFLOW_JS = """
 () => {
   // At the current viewport: does the page scroll sideways, and which content sticks out of the screen

@@ -59,6 +59,7 @@ from bookcheck import (
     open_page,
     overflow,
     probe,
+    resize,
     serve,
     sideways,
 )
@@ -360,7 +361,7 @@ def check_launch_menu(page: Page, page_handle) -> list[str]:
 
 
 def check_overflow(page_handle, viewport: dict) -> list[str]:
-    page_handle.set_viewport_size(viewport)
+    resize(page_handle, viewport)
     measured = overflow(page_handle)
     where = f"at {viewport['width']} px"
     problems = []
@@ -388,12 +389,12 @@ def describe_sideways(box: dict, viewport: dict) -> str:
 
 def check_sideways(page: Page, page_handle) -> list[str]:
     """Code, outputs and display math must fit the column at desktop width (no scroll bar of their own)."""
-    page_handle.set_viewport_size(DESKTOP)
+    resize(page_handle, DESKTOP)
     problems = [describe_sideways(b, DESKTOP) for b in sideways(page_handle, ("code", "output", "math"))]
     if page.docname in TABLES_FIT_ON_A_PHONE:
-        page_handle.set_viewport_size(PHONE)
+        resize(page_handle, PHONE)
         problems += [describe_sideways(b, PHONE) for b in sideways(page_handle, ("table",))]
-        page_handle.set_viewport_size(DESKTOP)
+        resize(page_handle, DESKTOP)
     return problems
 
 

@@ -11,7 +11,7 @@ so a page that needs a CDN fails here. What each page must do depends on what it
   readable text contrast, nothing sticking out sideways at desktop (1280 px) or phone (390 px) width;
 - at desktop width (1280 px) no code box (cell input, Markdown code block), cell output (text, table, HTML)
   or display equation scrolls sideways in its own box: the chapters' lines are at most 80 characters
-  (chapters/ruff.toml) and the box holds 83; at phone width (390 px) code and outputs may scroll, but the
+  (chapters/ruff.toml) and the box holds 84; at phone width (390 px) code and outputs may scroll, but the
   tables of the pages in `TABLES_FIT_ON_A_PHONE` must not;
 - math on the page: every formula typeset by MathJax (no raw TeX left, no MathJax error);
 - collapsed solutions: each opens when its title is clicked;

@@ -1,4 +1,5 @@
-"""The book's own tools: the Colab copies of the chapters (book/_tools/colab_copies.py)."""
+"""The book's own tools: the Colab copies of the chapters (book/_tools/colab_copies.py) and the browser test's
+detection of boxes that scroll sideways (tests/browser/bookcheck.py)."""
 
 import json
 import sys
@@ -8,6 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "book" / "_tools"))
+sys.path.insert(0, str(ROOT / "tests" / "browser"))
 
 import colab_copies  # noqa: E402
 
@@ -82,3 +84,36 @@ def test_answers_fold_in_details_and_label_links_point_at_the_book(tmp_path):
     assert "<details><summary>Answer</summary>\n\nBecause (Wu and He, 2018).\n\n</details>" in sources
     assert "**Remember**\n\nThis." in sources
     assert colab_copies.book_labels()["seed-000"] == "book/systems"
+
+SIDEWAYS_PAGE = """<!doctype html><html><head><style>pre {{ overflow: auto; font: 14px monospace; }}</style></head>
+<body><article class="bd-article" style="width: 400px">
+<div class="cell_input"><pre>wide = "{code}"</pre></div>
+<div class="cell_input"><pre>fits = 1</pre></div>
+<div class="cell_output"><pre>{output}</pre></div>
+<div class="cell_output"><pre>fits too</pre></div>
+<div class="cell_output"><div class="output text_html"><div class="encoderlab-source">
+  <pre style="white-space: pre-wrap; overflow-wrap: anywhere">wrapped = "{wrapped}"</pre></div></div></div>
+<div class="math"><span style="display: inline-block; width: 900px">a wide formula</span></div>
+<div class="math"><span style="display: inline-block; width: 100px">a narrow one</span></div>
+<div class="pst-scrollable-table-container" style="overflow-x: auto"><table><tr><td style="white-space: nowrap">
+  {table}</td></tr></table></div>
+</article></body></html>""".format(code="x" * 120, output="z" * 200, wrapped="y" * 300, table="a wide table " * 20)
+
+
+def test_the_browser_test_finds_the_boxes_that_scroll_sideways():
+    """One code box, one output, one formula and one table too wide for a 400 px column; the rest fit."""
+    pytest.importorskip("playwright.sync_api")
+    import bookcheck
+
+    if not Path(bookcheck.CHROMIUM).exists():
+        pytest.skip(f"{bookcheck.CHROMIUM} not found (`make chromium`); set BOOK_CHROMIUM to another Chromium")
+    with bookcheck.chromium() as browser:
+        page = browser.new_page(viewport=bookcheck.DESKTOP)
+        page.set_content(SIDEWAYS_PAGE)
+        found = bookcheck.sideways(page, ("code", "output", "math", "table"))
+    got = [(box["kind"], box["text"][:12]) for box in found]
+    assert got == [("code", 'wide = "xxxx'), ("output", "zzzzzzzzzzzz"), ("math", "a wide formu"),
+                   ("table", "a wide table")], found
+    code = found[0]
+    assert code["longest"] == 129 and code["box"] == 400 and code["excess"] == code["content"] - 400 > 0
+    assert len(code["text"]) == 50

@@ -239,6 +239,23 @@ def probe(page) -> dict:
     return page.evaluate(PROBE_JS)
 
 
+SETTLED_LAYOUT_JS = """
+async () => {
+  // two frames for the new layout, then every CSS transition it started (the theme slides its sidebars)
+  await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
+  const moving = document.getAnimations().filter((a) => a instanceof CSSTransition);
+  await Promise.all(moving.map((a) => a.finished.catch(() => null)));
+}
+"""
+
+
+def resize(page, viewport: dict) -> None:
+    """Set the viewport and wait until the layout has settled: measured mid-transition after a resize from
+    phone to desktop width, the article was 72 px wider than it is."""
+    page.set_viewport_size(viewport)
+    page.evaluate(SETTLED_LAYOUT_JS)
+
+
 OVERFLOW_JS = """
 () => {
   // At the current viewport: does the page scroll sideways, and which content sticks out of the screen
@@ -269,3 +286,62 @@ OVERFLOW_JS = """
 
 def overflow(page) -> dict:
     return page.evaluate(OVERFLOW_JS)
+
+
+SIDEWAYS_JS = """
+(kinds) => {
+  // At the current viewport: which code boxes, outputs and display equations scroll sideways in their own
+  // box (their content is wider than the box: scrollWidth > clientWidth)? The reader then sees a scroll bar
+  // and half a line; the chapters' code and printed lines are kept at 80 characters so that this never
+  // happens at desktop width (chapters/ruff.toml). Only the innermost box that scrolls is reported.
+  // A listing that wraps its lines (white-space: pre-wrap, as encoderlab.show_source's does) never
+  // overflows, so it is never reported.
+  const root = document.querySelector("article.bd-article") || document.querySelector("main") || document.body;
+  const KINDS = {
+    code: "div.cell_input pre, div.highlight pre",
+    output: ".cell_output pre, .cell_output table, .cell_output .output, .cell_output .text_html, .cell_output",
+    math: 'mjx-container[display="true"], div.math',
+    table: "table, .pst-scrollable-table-container",
+  };
+  const TOLERANCE = 1; // px: scrollWidth is rounded to whole pixels
+  const tex = (el) => {
+    try {
+      const items = window.MathJax.startup.document.getMathItemsWithin(el);
+      if (items.length) return items[0].math;
+    } catch (e) { /* no MathJax: fall back to the text */ }
+    return el.textContent;
+  };
+  const label = (el, kind) => (kind === "math" ? tex(el) : el.textContent || "").replace(/\\s+/g, " ").trim();
+  const found = [];
+  for (const kind of kinds) {
+    root.querySelectorAll(KINDS[kind]).forEach((el) => {
+      if (el.clientWidth === 0) return; // not shown (inside something closed)
+      if (kind === "code" && el.closest(".cell_output")) return; // myst-nb puts text outputs in div.highlight too
+      const excess = el.scrollWidth - el.clientWidth;
+      if (excess <= TOLERANCE) return;
+      const info = { kind, el, excess, box: el.clientWidth, content: el.scrollWidth,
+                     text: label(el, kind).slice(0, 50), longest: 0, longestText: "" };
+      if (el.tagName === "PRE") {
+        for (const line of (el.textContent || "").split("\\n")) {
+          if (line.length > info.longest) { info.longest = line.length; info.longestText = line.trim().slice(0, 50); }
+        }
+      }
+      found.push(info);
+    });
+  }
+  // the innermost box: drop one that holds another reported box, and report each element once
+  const kept = found.filter((a, i) =>
+    !found.some((b, j) => j !== i && b.el !== a.el && a.el.contains(b.el)) &&
+    found.findIndex((b) => b.el === a.el) === i);
+  return kept.map(({ el, ...rest }) => rest);
+}
+"""
+
+
+def sideways(page, kinds: tuple[str, ...] = ("code", "output", "math")) -> list[dict]:
+    """Boxes of the given kinds (code, output, math, table) whose content is wider than the box itself.
+
+    Each is a dict: kind, text (its first 50 characters; TeX for math), box and content (clientWidth and
+    scrollWidth in px), excess (px), longest (the longest line of a `pre`, in characters) and longestText.
+    """
+    return page.evaluate(SIDEWAYS_JS, list(kinds))

@@ -9,6 +9,10 @@ so a page that needs a CDN fails here. What each page must do depends on what it
 - always: no JavaScript console error, no failed local request, no request to the network, a title, one
   `h1` and headings in order, every image loaded with alt text, every local link and anchor resolving,
   readable text contrast, nothing sticking out sideways at desktop (1280 px) or phone (390 px) width;
+- at desktop width (1280 px) no code box (cell input, Markdown code block), cell output (text, table, HTML)
+  or display equation scrolls sideways in its own box: the chapters' lines are at most 80 characters
+  (chapters/ruff.toml) and the box holds 84; at phone width (390 px) code and outputs may scroll, but the
+  tables of the pages in `TABLES_FIT_ON_A_PHONE` must not;
 - math on the page: every formula typeset by MathJax (no raw TeX left, no MathJax error);
 - collapsed solutions: each opens when its title is clicked;
 - built from a notebook: the launch menu opens and offers Colab at
@@ -55,12 +59,16 @@ from bookcheck import (
     open_page,
     overflow,
     probe,
+    resize,
     serve,
+    sideways,
 )
 
 PAGES = book_pages()
 CONFIG = book_config()
 STRICT_A11Y = os.environ.get("BOOK_STRICT_A11Y", "") not in {"", "0"}
+# Pages whose tables must fit a phone's width without scrolling sideways (their own box included).
+TABLES_FIT_ON_A_PHONE = {"book/teaching"}
 MIN_FIGURE_TEXT_PX = 9  # 10 pt figure text (matplotlib's default size) must show at least this big
 
 
@@ -353,13 +361,40 @@ def check_launch_menu(page: Page, page_handle) -> list[str]:
 
 
 def check_overflow(page_handle, viewport: dict) -> list[str]:
-    page_handle.set_viewport_size(viewport)
+    resize(page_handle, viewport)
     measured = overflow(page_handle)
     where = f"at {viewport['width']} px"
     problems = []
     if measured["pageOverflow"] > 1:
         problems.append(f"{where} the page scrolls sideways by {measured['pageOverflow']} px")
     problems += [f"{where} {o}" for o in measured["offenders"]]
+    return problems
+
+
+KIND_NAMES = {"code": "code box", "output": "cell output", "math": "display equation", "table": "table"}
+
+
+def describe_sideways(box: dict, viewport: dict) -> str:
+    what = KIND_NAMES[box["kind"]]
+    line = (
+        f"; its longest line is {box['longest']} characters: {box['longestText']!r}"
+        if box["longest"]
+        else ""
+    )
+    return (
+        f"at {viewport['width']} px a {what} scrolls sideways in its own box ({box['content']} px of content "
+        f"in a {box['box']} px box, {box['excess']} px hidden{line}): {box['text']!r}"
+    )
+
+
+def check_sideways(page: Page, page_handle) -> list[str]:
+    """Code, outputs and display math must fit the column at desktop width (no scroll bar of their own)."""
+    resize(page_handle, DESKTOP)
+    problems = [describe_sideways(b, DESKTOP) for b in sideways(page_handle, ("code", "output", "math"))]
+    if page.docname in TABLES_FIT_ON_A_PHONE:
+        resize(page_handle, PHONE)
+        problems += [describe_sideways(b, PHONE) for b in sideways(page_handle, ("table",))]
+        resize(page_handle, DESKTOP)
     return problems
 
 
@@ -393,6 +428,7 @@ def inspect_page(browser, base_url: str, html_root: Path, page: Page) -> tuple[l
         problems += check_solutions(handle)
         problems += check_overflow(handle, DESKTOP)
         problems += check_overflow(handle, PHONE)
+        problems += check_sideways(page, handle)
         # console errors last: clicking (solutions, menus) must not raise either
         problems += [f"console error: {e}" for e in traffic.console_errors]
     finally:
@@ -487,6 +523,7 @@ def break_page(html: str, page: Page) -> tuple[str, list[str]]:
         r'\1<p>left raw: $x^2 + y$</p><h4>Too deep</h4><p style="color:#c8c8c8">faint text</p>'
         r'<p style="width:2000px">a paragraph wider than any screen</p>'
         r'<div class="cell_output"><pre>interactive(children=(IntSlider(value=4), Output()))</pre></div>'
+        r'<div class="cell_input"><pre>too_long = "' + "x" * 100 + r'"</pre></div>'
         r'<details><summary onclick="event.preventDefault()">stuck shut</summary><p>never seen</p></details>'
         r'<script>console.error("boom from the page")</script>',
         [
@@ -497,6 +534,7 @@ def break_page(html: str, page: Page) -> tuple[str, list[str]]:
             "low text contrast",
             "at 390 px",
             "at 1280 px",
+            "at 1280 px a code box scrolls sideways in its own box",
             "console error: boom from the page",
         ],
         flags=re.S,

@@ -95,3 +95,18 @@ def test_fast_models_compile_without_graph_breaks(part):
         # code generation takes minutes on 2 cores; benchmarks/ldm_vs_diffusers.py runs it (and checks it).
         compiled = torch.compile(model, backend="aot_eager")
         torch.testing.assert_close(compiled(x), model(x), atol=1e-5, rtol=1e-5)
+
+
+def test_native_bfloat16_is_read_from_the_cpu_flags(monkeypatch, tmp_path):
+    import builtins
+
+    from encoderlab.fast import cpu_has_native_bfloat16
+
+    real_open = builtins.open
+    for flags, want in (("fpu avx2 avx512f avx512_bf16", True), ("fpu avx2 amx_bf16", True), ("fpu avx2 fma", False)):
+        info = tmp_path / "cpuinfo"
+        info.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+        monkeypatch.setattr(builtins, "open", lambda p, *a, info=info, **k: real_open(
+            info if p == "/proc/cpuinfo" else p, *a, **k))
+        assert cpu_has_native_bfloat16() is want
+        monkeypatch.setattr(builtins, "open", real_open)

@@ -129,10 +129,19 @@ def test_photographs_dataset_splits():
 def test_recipes_are_valid_runs_and_flags_override_them(tmp_path):
     for name, fields in RECIPES.items():
         cfg = TrainConfig.from_dict(dict(fields))
-        assert cfg.model == name and cfg.dataset == "photographs" and cfg.amp == "bf16" and cfg.ema_decay > 0
+        assert cfg.model == name and cfg.dataset == "photographs" and cfg.amp == "bf16-native"
+        assert cfg.ema_decay > 0
         cfg.check_model()
     args = cli._parser().parse_args(["--recipe", "kl-f4", "--steps", "7", "--out", str(tmp_path / "run")])
     config, *_ = cli._prepare(args)
     assert config.steps == 7 and config.model == "kl-f4" and config.lr_schedule == "cosine"
     with pytest.raises(SystemExit):
         cli._parser().parse_args(["--recipe", "kl-f16", "--out", str(tmp_path)])
+
+
+def test_bf16_native_follows_the_cpu(monkeypatch):
+    import encoderlab.train.trainer as trainer_module
+
+    for native, want in ((True, torch.bfloat16), (False, None)):
+        monkeypatch.setattr(trainer_module, "cpu_has_native_bfloat16", lambda native=native: native)
+        assert kl_trainer(amp="bf16-native").amp_dtype == want

@@ -224,6 +224,26 @@ def low_precision_group_norm(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return F.group_norm(x, norm.num_groups, norm.weight, norm.bias, norm.eps)
 
 
+def cpu_has_native_bfloat16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (AVX-512 BF16 or AMX, read from ``/proc/cpuinfo``).
+
+    Without either, PyTorch runs a bfloat16 convolution through a slow generic kernel (measured on an AVX2
+    EPYC: 75 times slower than float32), so bfloat16 only pays where this is true. Chapter 7, *Faster than
+    production*, *bfloat16 done right*.
+    """
+    try:
+        with open("/proc/cpuinfo") as handle:
+            text = handle.read()
+    except OSError:  # not Linux: no way to tell here, assume not
+        return False
+    flags = set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.partition(":")[2].split())
+            break
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
 def bfloat16_autocast(device: torch.device | str = "cpu") -> torch.autocast:
     """The book's reduced-precision path: ``torch.autocast(device.type, dtype=torch.bfloat16)`` (Chapter 7,
     *Faster than production*, *bfloat16 done right*).

@@ -56,7 +56,7 @@ MODEL_PRESETS: dict[str, dict] = {
 }
 
 RECON_KINDS = ("mse", "l1")
-AMP_MODES = ("auto", "bf16", "fp16", "off")
+AMP_MODES = ("auto", "bf16", "bf16-native", "fp16", "off")
 LR_SCHEDULES = ("constant", "cosine")
 #: Where the cosine schedule ends, as a fraction of ``lr``.
 COSINE_FINAL_FRACTION = 0.1
@@ -70,8 +70,10 @@ class TrainConfig:
     (without ``im_channels``, which comes from the data) or of AutoencoderKL arguments (``ddconfig``,
     ``embed_dim``). ``batch_size`` is the global batch (split over the processes under torchrun). ``amp`` is
     ``"auto"`` (on CUDA bfloat16 where supported, else float16 with a gradient scaler; on a CPU off),
-    ``"bf16"`` (bfloat16 autocast on CUDA and on a CPU alike: fast on CPUs with AVX-512 BF16 or AMX),
-    ``"fp16"`` (CUDA only) or ``"off"``.
+    ``"bf16"`` (bfloat16 autocast on CUDA and on a CPU alike: fast on CPUs with AVX-512 BF16 or AMX, many
+    times slower than float32 on others), ``"bf16-native"`` (bfloat16 where the hardware computes in it --
+    a CUDA GPU with bfloat16, a CPU with AVX-512 BF16 or AMX -- float32 elsewhere), ``"fp16"`` (CUDA only)
+    or ``"off"``.
 
     The learning rate is a pure function of the step (so a resumed run continues it exactly): ``lr`` after
     a linear warm-up over ``lr_warmup_steps``, then constant or (``lr_schedule="cosine"``) decaying along a

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from .._validation import check_bool, check_int, check_one_of
 from ..data import ImageDataset, check_dataset, eval_loader, make_dataset, make_loader
 from ..distributions import DiagonalGaussian, elbo_loss
+from ..fast import cpu_has_native_bfloat16
 from ..ldm import AutoencoderKL
 from ..vae import VAE
 from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
@@ -99,7 +100,11 @@ class Trainer:
         if self.config.amp == "off":
             return None
         if self.device.type != "cuda":  # a CPU autocasts only when asked to, to bfloat16
-            return torch.bfloat16 if self.config.amp == "bf16" else None
+            if self.config.amp == "bf16" or (self.config.amp == "bf16-native" and cpu_has_native_bfloat16()):
+                return torch.bfloat16
+            return None
+        if self.config.amp == "bf16-native":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
         if self.config.amp == "fp16" or (self.config.amp == "auto" and not torch.cuda.is_bf16_supported()):
             return torch.float16
         return torch.bfloat16

@@ -47,17 +47,25 @@ class SourceListing:
     def _repr_html_(self) -> str:
         # Inline styles only: the same output reads the same in the HTML book, in Jupyter and on Colab.
         # Long lines of the package (linted to 110 characters) wrap instead of scrolling sideways.
+        background = "#ffffff"
         try:
             from pygments import highlight
             from pygments.formatters import HtmlFormatter
             from pygments.lexers import PythonLexer
+            from pygments.styles import get_style_by_name
+            from pygments.util import ClassNotFound
 
+            try:  # colours that pass WCAG AA contrast (accessible-pygments, installed with the book's theme)
+                colours = get_style_by_name("a11y-high-contrast-light")
+            except ClassNotFound:
+                colours = get_style_by_name("default")
+            background = colours.background_color or background
             body = highlight(self.code.rstrip(), PythonLexer(), HtmlFormatter(noclasses=True, nowrap=True,
-                                                                              style="friendly"))
+                                                                              style=colours))
         except ImportError:  # pragma: no cover - Pygments comes with Jupyter
             body = html.escape(self.code.rstrip())
         style = ("white-space: pre-wrap; overflow-wrap: anywhere; font-size: 0.8em; line-height: 1.35; "
-                 "margin: 0; padding: 0.5em; background: #f8f8f8; border-left: 3px solid #4a7fb0;")
+                 f"margin: 0; padding: 0.5em; background: {background}; border-left: 3px solid #4a7fb0;")
         return (f'<div class="encoderlab-source"><div style="font-size: 0.8em; color: #555;">'
                 f"{html.escape(self.header[2:])}</div><pre style=\"{style}\">{body}</pre></div>")
 

@@ -56,3 +56,19 @@ def test_refuses_code_outside_the_package():
 
     with pytest.raises(ValueError, match="encoderlab package's code"):
         show_source(Mine)
+
+
+def test_html_without_the_accessible_styles_falls_back(monkeypatch):
+    import pygments.styles
+    from pygments.util import ClassNotFound
+
+    real = pygments.styles.get_style_by_name
+
+    def without_a11y(name):
+        if name.startswith("a11y"):
+            raise ClassNotFound(name)
+        return real(name)
+
+    monkeypatch.setattr(pygments.styles, "get_style_by_name", without_a11y)
+    out = show_source(encoderlab.group_norm)._repr_html_()
+    assert "<span" in out and "background: #f8f8f8" in out  # Pygments' default style and its background

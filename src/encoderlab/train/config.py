@@ -78,8 +78,9 @@ class TrainConfig:
     The learning rate is a pure function of the step (so a resumed run continues it exactly): ``lr`` after
     a linear warm-up over ``lr_warmup_steps``, then constant or (``lr_schedule="cosine"``) decaying along a
     half cosine to ``COSINE_FINAL_FRACTION * lr`` at ``steps`` (so a run resumed with more ``steps`` stretches
-    the rest of its cosine: it is then a different run from step one). ``ema_decay`` > 0 keeps an exponential
-    moving average of the weights (what :meth:`Trainer.averaged_model` returns and evaluation uses).
+    the rest of its cosine, and differs from a run given that many steps from the start). ``ema_decay`` > 0 keeps
+    an exponential moving average of the weights (what :meth:`Trainer.averaged_model` returns and evaluation
+    uses).
     Chapter 8, *Training on a CPU*.
     """
 

@@ -207,3 +207,28 @@ def elbo_loss(x: torch.Tensor, reconstruction: torch.Tensor, posterior: Diagonal
     if reduction != "none":
         recon, kl = (recon.mean(), kl.mean()) if reduction == "mean" else (recon.sum(), kl.sum())
     return ELBOTerms(recon + beta * kl, recon, kl)
+
+
+class _PriorAndPosterior:
+    """What an autoencoder with a diagonal-Gaussian posterior and an N(0, I) prior offers once it has
+    ``encode_moments``, ``decode`` and ``latent_shape``: the seed-003 VAE (Chapter 8) and LDM's AutoencoderKL
+    (Chapter 7) share it."""
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Deterministic reconstruction through the posterior mean: ``decode(mean)``."""
+        return self.decode(DiagonalGaussian(self.encode_moments(x)).mean)
+
+    @torch.no_grad()
+    def sample_prior(self, num: int, height: int, width: int | None = None,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decode ``num`` latents drawn from the prior N(0, I): ``(num, channels, height, width)``."""
+        from ._validation import check_int
+
+        check_int("num", num, min_value=1)
+        check_generator("generator", generator)
+        shape = self.latent_shape(height, width)
+        ref = next(self.parameters())
+        noise_device = generator.device if generator is not None else ref.device
+        z = torch.randn((num, *shape), generator=generator, device=noise_device)
+        return self.decode(z.to(device=ref.device, dtype=ref.dtype))

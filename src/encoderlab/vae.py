@@ -29,7 +29,7 @@ from ._validation import (
     check_keys,
     check_spatial_multiple,
 )
-from .distributions import DiagonalGaussian
+from .distributions import DiagonalGaussian, _PriorAndPosterior
 from .mid_block import MidBlock
 from .norm import GroupNorm
 from .resnet import check_seed003_args, seed003_skips, seed003_unit, seed003_units
@@ -139,7 +139,7 @@ def vae_config(**overrides) -> dict:
     return config
 
 
-class VAE(nn.Module):
+class VAE(_PriorAndPosterior, nn.Module):
     """The seed-003 variational autoencoder, with configurable channels (defaults: the seed's configuration);
     Chapter 8, *The seed-003 model*.
 
@@ -324,20 +324,3 @@ class VAE(nn.Module):
         """``(reconstruction, moments)``: encode, sample, decode (as the seed's ``forward``)."""
         z, moments = self.encode(x, generator)
         return self.decode(z), moments
-
-    @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """Deterministic reconstruction through the posterior mean: ``decode(mean)``."""
-        return self.decode(self.posterior(x).mean)
-
-    @torch.no_grad()
-    def sample_prior(self, num: int, height: int, width: int | None = None,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decode ``num`` latents drawn from the prior N(0, I): ``(num, im_channels, height, width)``."""
-        check_int("num", num, min_value=1)
-        check_generator("generator", generator)
-        shape = self.latent_shape(height, width)
-        ref = self.decoder_conv_out.weight
-        noise_device = generator.device if generator is not None else ref.device
-        z = torch.randn((num, *shape), generator=generator, device=noise_device)
-        return self.decode(z.to(device=ref.device, dtype=ref.dtype))

@@ -18,7 +18,7 @@ from .._validation import (
     check_int,
     check_keys,
 )
-from ..distributions import DiagonalGaussian
+from ..distributions import DiagonalGaussian, _PriorAndPosterior
 from .decoder import Decoder
 from .encoder import Encoder
 
@@ -29,7 +29,7 @@ _DDCONFIG_KEYS = ("ch", "out_ch", "ch_mult", "num_res_blocks", "attn_resolutions
                   "tanh_out", "give_pre_end")
 
 
-class AutoencoderKL(nn.Module):
+class AutoencoderKL(_PriorAndPosterior, nn.Module):
     """LDM's KL-regularised autoencoder (Stable Diffusion's VAE): Encoder, ``quant_conv``, a diagonal Gaussian
     posterior, ``post_quant_conv``, Decoder (Chapter 7, *AutoencoderKL: Stable Diffusion's VAE*).
 
@@ -134,23 +134,6 @@ class AutoencoderKL(nn.Module):
             if value % f:
                 raise ValueError(f"{name}={value} is not a multiple of the downsampling factor {f}")
         return (self.embed_dim, height // f, width // f)
-
-    @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """Deterministic reconstruction through the posterior mean: ``decode(mean)``."""
-        return self.decode(self.encode(x).mean)
-
-    @torch.no_grad()
-    def sample_prior(self, num: int, height: int, width: int | None = None,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decode ``num`` latents drawn from the prior N(0, I): ``(num, out_ch, height, width)``."""
-        check_int("num", num, min_value=1)
-        check_generator("generator", generator)
-        shape = self.latent_shape(height, width)
-        ref = self.post_quant_conv.weight
-        z = torch.randn((num, *shape), generator=generator,
-                        device=generator.device if generator is not None else ref.device)
-        return self.decode(z.to(device=ref.device, dtype=ref.dtype))
 
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """Inverse of :meth:`encode_latents`: ``decode(latents / scaling_factor)``."""

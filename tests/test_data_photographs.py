@@ -15,6 +15,7 @@ from encoderlab.data.photographs import (
     held_out_photographs,
     load_photograph,
     training_photographs,
+    turn_hue,
 )
 
 
@@ -24,6 +25,8 @@ def test_split_is_by_whole_photograph_and_disjoint():
     native = {name: load_photograph(name) for name in HELD_OUT + TRAINING}
     sizes = {name: tuple(t.shape) for name, t in native.items()}
     assert sizes["skimage:astronaut"] == (3, 512, 512) and sizes["sklearn:china.jpg"] == (3, 427, 640)
+    assert sizes["matplotlib:grace_hopper.jpg"] == (3, 600, 512) and sizes["skimage:motorcycle_left"] == (3, 500, 741)
+    assert len(TRAINING) == 18
     # no training photograph is a copy of a held-out one (same pixels under another name)
     digests = {name: hash(t.numpy().tobytes()) for name, t in native.items()}
     assert len(set(digests.values())) == len(digests)
@@ -37,6 +40,8 @@ def test_photographs_are_the_packages_pixels():
     camera = load_photograph("skimage:camera")  # grey: three equal channels
     assert torch.equal(camera[0], camera[1]) and torch.equal(camera[1], camera[2])
     assert torch.equal(camera[0], torch.from_numpy(skimage.data.camera().astype(np.float32)) / 127.5 - 1)
+    right = torch.from_numpy(skimage.data.stereo_motorcycle()[1].copy()).permute(2, 0, 1).float() / 127.5 - 1
+    assert torch.equal(load_photograph("skimage:motorcycle_right"), right)
 
 
 def test_held_out_are_256_centre_crops_in_range():
@@ -55,6 +60,19 @@ def test_training_scales():
     assert sum(min(p.shape[-2:]) == 256 for p in photos) == len(TRAINING)
 
 
+def test_turning_the_hue_is_a_rotation_about_the_grey_axis():
+    x = torch.rand(3, 5, 7, dtype=torch.float64) - 0.5  # away from the clamp
+    assert torch.allclose(turn_hue(x, 2 * np.pi / 3), x[[2, 0, 1]], atol=1e-12)  # a third of a turn: R<-B<-G
+    assert torch.allclose(turn_hue(x, 4 * np.pi / 3), x[[1, 2, 0]], atol=1e-12)
+    assert torch.allclose(turn_hue(turn_hue(x, 0.7), -0.7), x, atol=1e-12)
+    grey = torch.full((3, 2, 2), 0.3, dtype=torch.float64)
+    assert torch.allclose(turn_hue(grey, 1.1), grey, atol=1e-12)  # grey stays grey
+    y = turn_hue(x, 1.1)
+    assert torch.allclose(y.mean(0), x.mean(0), atol=1e-12)  # brightness (R + G + B) kept
+    assert torch.allclose(y.norm(dim=0), x.norm(dim=0), atol=1e-12)  # a rotation keeps lengths
+    assert turn_hue(torch.ones(3, 1, 1) * torch.tensor([1.0, -1.0, -1.0])[:, None, None], 1.0).abs().max() <= 1
+
+
 def test_crops_are_a_pure_function_of_seed_and_index():
     a, b = PhotoCrops(32, length=100, seed=3), PhotoCrops(32, length=100, seed=3)
     assert all(torch.equal(a[i], b[i]) for i in (0, 7, 99))
@@ -64,9 +82,15 @@ def test_crops_are_a_pure_function_of_seed_and_index():
     # a crop is a window of one training photograph, mirrored about half the time, photographs by area
     big = PhotoCrops(32, length=2000, seed=0)
     windows = [big.window(i) for i in range(2000)]
-    k, top, left, flipped = windows[5]
-    want = training_photographs()[k][:, top:top + 32, left:left + 32]
-    assert torch.equal(big[5], want.flip(-1) if flipped else want)
+    for i in (5, 6, 7, 8):  # some with their hues turned, some not
+        k, top, left, flipped = windows[i]
+        want = training_photographs()[k][:, top:top + 32, left:left + 32]
+        want = want.flip(-1) if flipped else want
+        angle = big.hue_angle(i)
+        assert torch.equal(big[i], turn_hue(want, angle) if angle else want)
+    angles = [big.hue_angle(i) for i in range(2000)]
+    assert 0.45 < np.mean([a == 0 for a in angles]) < 0.55 and max(angles) < 2 * np.pi
+    assert all(PhotoCrops(32, length=50, split="monitor").hue_angle(i) == 0 for i in range(50))
     assert 0.45 < np.mean([w[3] for w in windows]) < 0.55
     counts = np.bincount([w[0] for w in windows], minlength=len(big.photos)) / 2000
     assert np.abs(counts - big._weights.numpy()).max() < 0.03

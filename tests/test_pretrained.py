@@ -8,6 +8,7 @@ import torch
 from test_train_autoencoder import kl_trainer
 
 import encoderlab
+from encoderlab.data.photographs import HELD_OUT
 from encoderlab.pretrained import (
     PretrainedError,
     available_pretrained,
@@ -85,3 +86,51 @@ def test_shipped_models_load_and_reach_their_cards(name):
     assert sum(p.numel() for p in model.parameters()) == card["parameters"]
     measured = evaluate_held_out(model)
     assert measured["mean_psnr"] == pytest.approx(card["held_out"]["mean_psnr"], abs=0.05)
+
+
+@pytest.mark.skipif(not SHIPPED, reason="this version ships no trained models yet")
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_cards_record_their_run(name):
+    from encoderlab.baselines import bicubic_side
+    from encoderlab.train import RECIPES
+
+    card = model_card(name)
+    assert card["train_config"] == {**card["train_config"], **RECIPES[name]}  # made by the named recipe
+    assert card["steps"] == RECIPES[name]["steps"] and card["seed"] == RECIPES[name]["seed"]
+    assert card["held_out"]["photos"] == list(HELD_OUT)
+    assert card["wall_time_s"] > 0 and card["machine"]["threads"] == 1
+    c, h, w = load_pretrained(name).latent_shape(256, 256)
+    assert card["baselines"]["numbers"] == c * h * w
+    assert card["baselines"]["bicubic"]["side"] == bicubic_side(c * h * w)
+    steps = [r["step"] for r in card["held_out_curve"]]
+    assert steps == sorted(steps) and steps[-1] == card["steps"]
+    assert card["held_out_curve"][-1]["mean_psnr"] == pytest.approx(card["held_out"]["mean_psnr"], abs=0.05)
+
+
+def test_shipped_files_fit_the_budget():
+    from encoderlab.pretrained import SHIPPED as folder
+
+    total = sum(p.stat().st_size for p in folder.glob("*") if p.is_file())
+    assert total <= 10 * 2**20, f"the shipped models take {total / 2**20:.1f} MiB, more than 10 MiB"
+
+
+@pytest.mark.skipif(not SHIPPED, reason="this version ships no trained models yet")
+@pytest.mark.parametrize("name", SHIPPED)
+def test_the_first_steps_of_each_recipe_reproduce_the_card(name):
+    """The named recipe, run from nothing here, repeats the losses its shipped run recorded: in bfloat16 where
+    this CPU computes in it (as the recipe did), else in float32 against the card's float32 losses. Another
+    CPU may add in another order, hence the tolerance; that the machine that trained it repeats its run bit for
+    bit, the card records (``repeated_exactly_at_export``), and every machine must repeat its own."""
+    from encoderlab.fast import cpu_has_native_bfloat16
+    from encoderlab.train.publish import first_losses
+
+    first = model_card(name)["first_losses"]
+    assert first["repeated_exactly_at_export"] is True
+    if first["amp"] == "bf16-native" and cpu_has_native_bfloat16():
+        losses, expected, tolerance = first_losses(name), first["losses"], 2e-3
+    else:
+        losses, expected, tolerance = first_losses(name, amp="off"), first["float32"], 1e-4
+    assert len(losses) == len(expected) == 3
+    assert losses == pytest.approx(expected, rel=tolerance, abs=0)
+    if name == "kl-f8":  # and on this machine, whatever it is, the same run twice gives the same bits
+        assert first_losses(name, amp=None if cpu_has_native_bfloat16() else "off") == losses

@@ -26,7 +26,7 @@ from .data.photographs import HELD_OUT, PhotoCrops, held_out_photographs
 from .ldm import AutoencoderKL
 
 __all__ = ["PretrainedError", "available_pretrained", "evaluate_held_out", "export_pretrained",
-           "latent_scaling_factor", "load_pretrained", "model_card"]
+           "latent_scaling_factor", "load_pretrained", "model_card", "reconstruct_by_tiles"]
 
 SHIPPED = Path(__file__).resolve().parent / "trained"
 
@@ -105,11 +105,30 @@ def latent_scaling_factor(model: AutoencoderKL, *, crops: int = 64, size: int = 
     return float(1.0 / z.float().std())
 
 
-@torch.no_grad()
-def evaluate_held_out(model: AutoencoderKL) -> dict:
-    """PSNR (dB, data range 2) and SSIM of the posterior-mean reconstruction, clamped to ``[-1, 1]``, of each
-    held-out photograph (256x256 centre crops), in float32, with their means. Chapter 7, *A trained
+def reconstruct_by_tiles(model: AutoencoderKL, images: torch.Tensor, tile: int) -> torch.Tensor:
+    """The posterior-mean reconstruction of ``images`` ``(B, 3, H, W)`` cut into ``tile`` x ``tile`` pieces, each
+    encoded and decoded on its own and put back in place: what a model sees when its GroupNorm statistics are
+    those of a training-sized crop. ``H`` and ``W`` must be multiples of ``tile``. Chapter 7, *A trained
     autoencoder at work*."""
+    check_int("tile", tile, min_value=8)
+    b, c, h, w = images.shape
+    if h % tile or w % tile:
+        raise ValueError(f"images of {h}x{w} do not split into {tile}x{tile} tiles; use a divisor of both sides")
+    out = torch.empty_like(images, dtype=torch.float32)
+    with torch.no_grad():
+        for top in range(0, h, tile):
+            for left in range(0, w, tile):
+                piece = images[:, :, top:top + tile, left:left + tile]
+                out[:, :, top:top + tile, left:left + tile] = model.reconstruct(piece).float()
+    return out
+
+
+@torch.no_grad()
+def evaluate_held_out(model: AutoencoderKL, *, tile: int | None = None) -> dict:
+    """PSNR (dB, data range 2) and SSIM of the posterior-mean reconstruction, clamped to ``[-1, 1]``, of each
+    held-out photograph (256x256 centre crops), in float32, with their means. Each photograph is reconstructed
+    whole, or with ``tile`` by tiles (:func:`reconstruct_by_tiles`). Chapter 7, *A trained autoencoder at
+    work*."""
     from skimage.metrics import structural_similarity
 
     from .train.objective import psnr
@@ -117,7 +136,11 @@ def evaluate_held_out(model: AutoencoderKL) -> dict:
     x = held_out_photographs()
     was_training = model.training
     model.eval()
-    recon = torch.cat([model.reconstruct(x[i:i + 1]).float() for i in range(x.shape[0])]).clamp(-1.0, 1.0)
+    if tile is None:
+        recon = torch.cat([model.reconstruct(x[i:i + 1]).float() for i in range(x.shape[0])])
+    else:
+        recon = reconstruct_by_tiles(model, x, tile)
+    recon = recon.clamp(-1.0, 1.0)
     model.train(was_training)
     psnrs = psnr(x, recon).tolist()
     ssims = [float(structural_similarity(a.permute(1, 2, 0).numpy(), b.permute(1, 2, 0).numpy(), data_range=2.0,

@@ -9,7 +9,7 @@ Three datasets, all as float tensors ``(N, C, H, W)`` scaled to ``[-1, 1]`` (the
   right-most columns of each photo, which no training patch touches.
 - ``"shapes"``: procedurally generated RGB images (discs, squares and triangles of random colour, position and
   size on a colour gradient), a pure function of ``seed``.
-- ``"photographs"``: random crops of the fifteen training photographs of scikit-image
+- ``"photographs"``: random crops of the eighteen training photographs of scikit-image and Matplotlib
   (:mod:`~encoderlab.data.photographs`, which also holds the four held-out photographs that no split of this
   dataset contains); ``"val"`` is a fixed set of crops of the same training photographs, for watching a run.
 

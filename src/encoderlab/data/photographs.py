@@ -1,15 +1,19 @@
 """Chapters 7 and 8, *Photographs that ship with a package*: real photographs for training and judging an
 autoencoder, with no download.
 
-scikit-image ships a few dozen test images inside its wheel and scikit-learn two sample photographs. The real
-photographs among them (not the synthetic ones: checkerboard, colour wheel, logo, blobs, horse silhouette,
-phantom) are split once, here, by *whole photograph*:
+scikit-image ships a few dozen test images inside its wheel, scikit-learn two sample photographs and
+Matplotlib a portrait among its sample data. The real photographs among them (not the synthetic ones:
+checkerboard, colour wheel, logo, blobs, horse silhouette, phantom) are split once, here, by *whole
+photograph*:
 
 - **held out** (:data:`HELD_OUT`): scikit-image's ``astronaut`` and ``coffee`` and scikit-learn's ``china.jpg``
   and ``flower.jpg``. They are never seen in training or in choosing a model; they are only judged, as
   256x256 centre crops (:func:`held_out_photographs`).
-- **training** (:data:`TRAINING`): the other fifteen, grey ones used as RGB (the three channels equal).
-  A model sees random crops of them, flipped at random (:class:`PhotoCrops`).
+- **training** (:data:`TRAINING`): the other eighteen, grey ones used as RGB (the three channels equal): the
+  sixteen other photographs of scikit-image (the motorcycle as its stereo pair, left and right) and
+  Matplotlib's ``grace_hopper.jpg``. A model sees random crops of them, flipped at random and, half of the
+  time, with their hues turned by a random angle (:class:`PhotoCrops`): ten of the eighteen are grey, and a
+  model that has seen few colours reconstructs colour badly.
 
 Every photograph is first resized so that its shorter side is 256 pixels -- the scale at which the held-out
 crops are judged -- and the training photographs also at 384 pixels, for more content at the same scale of
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 
 import numpy as np
 import torch
@@ -35,15 +40,17 @@ __all__ = [
     "held_out_photographs",
     "load_photograph",
     "training_photographs",
+    "turn_hue",
 ]
 
 #: The held-out photographs (``source:name``): judged only, never trained on.
 HELD_OUT = ("skimage:astronaut", "skimage:coffee", "sklearn:china.jpg", "sklearn:flower.jpg")
 
-#: The training photographs: every other real photograph in scikit-image's wheel.
-TRAINING = tuple(f"skimage:{name}" for name in (
+#: The training photographs: every other real photograph in scikit-image's wheel, and Matplotlib's portrait.
+TRAINING = (*(f"skimage:{name}" for name in (
     "brick", "camera", "cell", "chelsea", "clock", "coins", "grass", "gravel", "hubble_deep_field",
-    "immunohistochemistry", "moon", "page", "retina", "rocket", "text"))
+    "immunohistochemistry", "moon", "motorcycle_left", "motorcycle_right", "page", "retina", "rocket", "text")),
+    "matplotlib:grace_hopper.jpg")
 
 #: Shorter side, in pixels, of the photographs a model is judged on and trained on.
 EVAL_SIDE = 256
@@ -67,7 +74,16 @@ def _native(name: str) -> torch.Tensor:
             import skimage.data
         except ImportError as err:  # pragma: no cover - scikit-image is a dependency
             raise ImportError("the photographs need scikit-image: pip install scikit-image") from err
-        pixels = np.asarray(getattr(skimage.data, key)())
+        if key.startswith("motorcycle_"):  # the two views of skimage.data.stereo_motorcycle()
+            left, right, _ = skimage.data.stereo_motorcycle()
+            pixels = np.asarray(left if key == "motorcycle_left" else right)
+        else:
+            pixels = np.asarray(getattr(skimage.data, key)())
+    elif source == "matplotlib":
+        from matplotlib import cbook
+        from PIL import Image
+
+        pixels = np.asarray(Image.open(cbook.get_sample_data(key, asfileobj=False)).convert("RGB"))
     else:
         from PIL import Image
 
@@ -122,16 +138,30 @@ def training_photographs() -> tuple[torch.Tensor, ...]:
     return tuple(out)
 
 
+def turn_hue(image: torch.Tensor, angle: float) -> torch.Tensor:
+    """``image`` ``(3, H, W)`` in ``[-1, 1]`` with every pixel's colour rotated by ``angle`` radians about the
+    grey axis ``R = G = B`` (a rotation of RGB space, so grey stays grey and brightness is kept), clamped
+    to ``[-1, 1]``. A third of a turn is a cyclic swap of the channels. Chapter 8, *Photographs that ship
+    with a package*."""
+    u = torch.full((3,), 1.0 / math.sqrt(3.0), dtype=torch.float64)
+    cross = torch.tensor([[0.0, -u[2], u[1]], [u[2], 0.0, -u[0]], [-u[1], u[0], 0.0]], dtype=torch.float64)
+    rotation = (math.cos(angle) * torch.eye(3, dtype=torch.float64) + math.sin(angle) * cross
+                + (1.0 - math.cos(angle)) * torch.outer(u, u))
+    turned = torch.einsum("ij,jhw->ihw", rotation.to(image.dtype), image)
+    return turned.clamp(-1.0, 1.0)
+
+
 def _item_seed(seed: int, index: int) -> int:
     digest = hashlib.blake2b(f"{seed}:{index}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") & (2**63 - 1)
 
 
 class PhotoCrops(Dataset):
-    """Random ``size`` x ``size`` crops of the training photographs, flipped left-right at random.
+    """Random ``size`` x ``size`` crops of the training photographs, flipped left-right at random and, in the
+    ``"train"`` split, half of the time with their hues turned (:func:`turn_hue`) by a random angle.
 
     Item ``i`` is a pure function of ``(seed, i)``: which photograph (chosen in proportion to its area, so
-    every pixel is equally likely), where, and whether flipped. ``length`` is how many distinct items an epoch
+    every pixel is equally likely), where, whether flipped, and the hue angle (:meth:`hue_angle`). ``length`` is how many distinct items an epoch
     has (the step sampler of :mod:`~encoderlab.data.batches` shuffles them). ``split="monitor"`` gives a fixed
     set of crops of the *same* training photographs, for watching the loss during a run -- not a held-out
     set (that is :func:`held_out_photographs`, never used while training).
@@ -165,10 +195,23 @@ class PhotoCrops(Dataset):
         left = int(torch.randint(w - self.size + 1, (1,), generator=gen))
         return k, top, left, bool(torch.rand((), generator=gen) < 0.5)
 
+    def hue_angle(self, index: int) -> float:
+        """The angle, in radians, by which item ``index``'s hues are turned: 0 for half of the items and for
+        every item of the ``"monitor"`` split, else uniform in ``[0, 2 pi)``."""
+        if self.split != "train":
+            return 0.0
+        self.window(index)  # checks the index
+        gen = torch.Generator().manual_seed(_item_seed(self.seed + 7, int(index)))
+        if bool(torch.rand((), generator=gen) < 0.5):
+            return 0.0
+        return float(torch.rand((), generator=gen, dtype=torch.float64)) * 2.0 * math.pi
+
     def __getitem__(self, index: int) -> torch.Tensor:
         k, top, left, flipped = self.window(index)
         crop = self.photos[k][:, top:top + self.size, left:left + self.size]
-        return (crop.flip(-1) if flipped else crop).contiguous()
+        crop = crop.flip(-1) if flipped else crop
+        angle = self.hue_angle(index)
+        return (turn_hue(crop, angle) if angle else crop).contiguous()
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

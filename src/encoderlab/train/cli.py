@@ -38,7 +38,7 @@ from .trainer import Trainer
 
 __all__ = ["main"]
 
-_RUN_FLAGS = ("out", "config", "recipe", "resume", "device", "no_progress", "no_samples")  # not TrainConfig fields
+_RUN_FLAGS = ("out", "config", "recipe", "resume", "device", "threads", "no_progress", "no_samples")  # not TrainConfig fields
 
 
 class UsageError(ValueError):
@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
                                     "OUT/checkpoints; the run's configuration comes from the checkpoint (only "
                                     "--steps may change)")
     p.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
+    p.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: PyTorch's choice); a CPU run "
+                                            "repeats bit for bit only with the same number")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-samples", action="store_true", help="write no sample grids (PNG)")
     flags = {
@@ -168,6 +170,8 @@ def _prepare(args):
             data[key] = value
     if args.device is not None:
         check_device("--device", args.device)
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {args.threads}")
     _check_out(out)
     resume, meta, note = _resume_point(args, out / "checkpoints")
     if meta is not None:
@@ -192,6 +196,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     try:
         cfg, resume, _, note, device, ctx = _prepare(args)
+        if args.threads is not None:
+            torch.set_num_threads(args.threads)
         trainer = Trainer(cfg, device=device, progress=not args.no_progress, distributed=ctx)
         if resume is not None:
             trainer.load(resume)

@@ -31,7 +31,7 @@ from ..ldm import AutoencoderKL
 from .checkpoint import read_checkpoint
 from .config import TrainConfig
 from .objective import psnr
-from .recipes import RECIPES, RECIPE_THREADS
+from .recipes import RECIPE_THREADS, RECIPES
 from .trainer import Trainer
 
 __all__ = ["baselines", "first_losses", "held_out_curve", "machine", "main", "publish", "wall_time"]

@@ -29,7 +29,7 @@ help:
 	@echo "make pdf      the whole book as one PDF (Chromium prints the single-page build) -> _build/pdf/"
 	@echo "make execute  re-execute every chapter notebook and assignment master in place on CPU (after changing src/)"
 	@echo "make assignments  student notebooks and autograder zips for every assignment master -> _build/assignments/"
-	@echo "make weights  train the book's autoencoders from nothing (runs/kl-f8, runs/kl-f4; resumable, hours on a CPU)"
+	@echo "make weights  train the book's autoencoders from nothing (runs/kl-f8, runs/kl-f4; resumable, over an hour on a CPU)"
 	@echo "make clean    remove _build (keeps .venv)"
 
 install: $(STAMP)
@@ -126,7 +126,7 @@ pdf-check: pdf
 
 # The named training runs of encoderlab.train.recipes, all at once (one CPU thread each, logs in runs/NAME.log),
 # then each exported into the package with its model card. Run again to continue after an interruption (each
-# resumes from its newest intact checkpoint). About 1.5 hours on 2 cores with AMX; not part of `make test`.
+# resumes from its newest intact checkpoint). About 70 minutes on 2 cores with AMX; not part of `make test`.
 RECIPES ?= kl-f8 kl-f4
 weights: $(STAMP)
 	@mkdir -p runs; pids=""; for r in $(RECIPES); do \

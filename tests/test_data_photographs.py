@@ -9,10 +9,12 @@ from sklearn.decomposition import PCA
 
 from encoderlab.baselines import bicubic_baseline, bicubic_side, fit_patch_pca, pca_patch_baseline
 from encoderlab.data.photographs import (
+    GREY_WEIGHT,
     HELD_OUT,
     TRAINING,
     PhotoCrops,
     held_out_photographs,
+    is_colour,
     load_photograph,
     training_photographs,
     turn_hue,
@@ -58,6 +60,18 @@ def test_training_scales():
     assert all(min(p.shape[-2:]) in (256, 384) for p in photos)
     # every training photograph at 256; the 384 scale only for those at least that large natively
     assert sum(min(p.shape[-2:]) == 256 for p in photos) == len(TRAINING)
+
+
+def test_grey_photographs_are_cropped_less_often():
+    crops = PhotoCrops(64, length=10)
+    colour = [is_colour(p) for p in crops.photos]
+    assert sum(colour) > 0 and not all(colour)
+    assert not is_colour(load_photograph("skimage:camera")) and is_colour(load_photograph("skimage:chelsea"))
+    areas = torch.tensor([(p.shape[-2] - 63) * (p.shape[-1] - 63) for p in crops.photos], dtype=torch.float64)
+    ratio = crops._weights / areas  # per pixel of a photograph: GREY_WEIGHT for grey, 1 for colour
+    grey_rate, colour_rate = ratio[~torch.tensor(colour)], ratio[torch.tensor(colour)]
+    assert torch.allclose(grey_rate / colour_rate[0], torch.full_like(grey_rate, GREY_WEIGHT))
+    assert torch.allclose(colour_rate, colour_rate[0].expand_as(colour_rate))
 
 
 def test_turning_the_hue_is_a_rotation_about_the_grey_axis():

@@ -12,8 +12,10 @@ photograph*:
 - **training** (:data:`TRAINING`): the other eighteen, grey ones used as RGB (the three channels equal): the
   sixteen other photographs of scikit-image (the motorcycle as its stereo pair, left and right) and
   Matplotlib's ``grace_hopper.jpg``. A model sees random crops of them, flipped at random and, half of the
-  time, with their hues turned by a random angle (:class:`PhotoCrops`): ten of the eighteen are grey, and a
-  model that has seen few colours reconstructs colour badly.
+  time, with their hues turned by a random angle (:class:`PhotoCrops`). Ten of the eighteen are grey (and
+  one nearly), so grey photographs are cropped a quarter as often as colour ones: trained on them in
+  proportion to their area, a model still reconstructed the colourful held-out photographs in shades of grey
+  after a thousand steps.
 
 Every photograph is first resized so that its shorter side is 256 pixels -- the scale at which the held-out
 crops are judged -- and the training photographs also at 384 pixels, for more content at the same scale of
@@ -34,10 +36,12 @@ from torch.utils.data import Dataset
 from .._validation import check_int, check_one_of
 
 __all__ = [
+    "GREY_WEIGHT",
     "HELD_OUT",
     "TRAINING",
     "PhotoCrops",
     "held_out_photographs",
+    "is_colour",
     "load_photograph",
     "training_photographs",
     "turn_hue",
@@ -138,6 +142,16 @@ def training_photographs() -> tuple[torch.Tensor, ...]:
     return tuple(out)
 
 
+#: How often a grey training photograph is cropped, relative to a colour one of the same area: grey ones are
+#: half of the training area, and a model trained on them in proportion learns brightness long before colour.
+GREY_WEIGHT = 0.25
+
+
+def is_colour(image: torch.Tensor) -> bool:
+    """Whether a ``(3, H, W)`` photograph has colour: its mean distance from grey above 0.05 (of the range 2)."""
+    return bool((image - image.mean(0, keepdim=True)).abs().mean() > 0.05)
+
+
 def turn_hue(image: torch.Tensor, angle: float) -> torch.Tensor:
     """``image`` ``(3, H, W)`` in ``[-1, 1]`` with every pixel's colour rotated by ``angle`` radians about the
     grey axis ``R = G = B`` (a rotation of RGB space, so grey stays grey and brightness is kept), clamped
@@ -161,7 +175,8 @@ class PhotoCrops(Dataset):
     ``"train"`` split, half of the time with their hues turned (:func:`turn_hue`) by a random angle.
 
     Item ``i`` is a pure function of ``(seed, i)``: which photograph (chosen in proportion to its area, so
-    every pixel is equally likely), where, whether flipped, and the hue angle (:meth:`hue_angle`). ``length`` is how many distinct items an epoch
+    every pixel of one photograph is equally likely, and a grey photograph :data:`GREY_WEIGHT` times as often
+    as a colour one of the same area), where, whether flipped, and the hue angle (:meth:`hue_angle`). ``length`` is how many distinct items an epoch
     has (the step sampler of :mod:`~encoderlab.data.batches` shuffles them). ``split="monitor"`` gives a fixed
     set of crops of the *same* training photographs, for watching the loss during a run -- not a held-out
     set (that is :func:`held_out_photographs`, never used while training).
@@ -178,7 +193,9 @@ class PhotoCrops(Dataset):
         self.photos = training_photographs()
         areas = torch.tensor([(p.shape[-2] - size + 1) * (p.shape[-1] - size + 1) for p in self.photos],
                              dtype=torch.float64)
-        self._weights = areas / areas.sum()
+        weights = areas * torch.tensor([1.0 if is_colour(p) else GREY_WEIGHT for p in self.photos],
+                                       dtype=torch.float64)
+        self._weights = weights / weights.sum()
 
     def __len__(self) -> int:
         return self.length

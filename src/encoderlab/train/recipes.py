@@ -11,8 +11,9 @@ schedule, and an average of the weights (which is what is shipped).
 
 Sized on a 2-core Xeon with AMX (bfloat16 in hardware): ``make weights`` trains both recipes at once, each in
 one process with one CPU thread (:data:`RECIPE_THREADS`; a CPU run repeats bit for bit only with the same
-thread count), kl-f8 at about 1.5 s per step and kl-f4 at 1.7 s on 128x128 crops, so each takes about an
-hour and a half. On a CPU without native bfloat16 the same recipe trains in float32, several times slower. A
+thread count), kl-f8 at about 1.5 s per step and kl-f4 at 1.7 s on 128x128 crops, so each takes a little over
+an hour. On a CPU without native bfloat16 the same recipe trains in float32, slower (1.6 times the bfloat16
+step on the machine above; far more on a machine where float32 convolutions are slow too). A
 step checkpoint is kept every 200 steps, so that the held-out quality can be measured against the steps after
 the run (:mod:`~encoderlab.train.publish`). The card of each shipped model records the machine, the wall
 time and the held-out quality it reached.
@@ -34,6 +35,6 @@ _COMMON = {
 
 #: ``name -> TrainConfig fields`` of each shipped model's run.
 RECIPES: dict[str, dict] = {
-    "kl-f8": {**_COMMON, "model": "kl-f8", "steps": 3200},
-    "kl-f4": {**_COMMON, "model": "kl-f4", "steps": 2800},
+    "kl-f8": {**_COMMON, "model": "kl-f8", "steps": 2600},
+    "kl-f4": {**_COMMON, "model": "kl-f4", "steps": 2300},
 }

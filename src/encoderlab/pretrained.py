@@ -25,7 +25,7 @@ from ._validation import check_int, check_path
 from .data.photographs import HELD_OUT, PhotoCrops, held_out_photographs
 from .ldm import AutoencoderKL
 
-__all__ = ["PretrainedError", "available_pretrained", "evaluate_held_out", "export_pretrained",
+__all__ = ["PretrainedError", "available_pretrained", "checkpoint_weights", "evaluate_held_out", "export_pretrained",
            "latent_scaling_factor", "load_pretrained", "model_card", "reconstruct_by_tiles"]
 
 SHIPPED = Path(__file__).resolve().parent / "trained"
@@ -149,6 +149,13 @@ def evaluate_held_out(model: AutoencoderKL, *, tile: int | None = None) -> dict:
             "mean_psnr": sum(psnrs) / len(psnrs), "mean_ssim": sum(ssims) / len(ssims)}
 
 
+def checkpoint_weights(tensors: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], bool]:
+    """The model weights in a training checkpoint's tensors (:func:`~encoderlab.train.read_checkpoint`): the
+    run's average of the weights when it kept one, else the final weights; and whether they are the average."""
+    prefix = "average." if any(k.startswith("average.") for k in tensors) else "model."
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}, prefix == "average."
+
+
 def export_pretrained(checkpoint: str | os.PathLike, name: str, folder: str | os.PathLike, *,
                       card: dict | None = None) -> Path:
     """Write ``<name>.safetensors`` (float16, the run's averaged weights when it kept an average) and its card
@@ -167,8 +174,8 @@ def export_pretrained(checkpoint: str | os.PathLike, name: str, folder: str | os
     config = meta.get("model_config") or {}
     if "ddconfig" not in config:
         raise PretrainedError(f"{checkpoint} is not a checkpoint of an AutoencoderKL")
-    prefix = "average." if any(k.startswith("average.") for k in tensors) else "model."
-    state = {k[len(prefix):]: v.to(torch.float16).contiguous() for k, v in tensors.items() if k.startswith(prefix)}
+    weights, averaged = checkpoint_weights(tensors)
+    state = {k: v.to(torch.float16).contiguous() for k, v in weights.items()}
     model = AutoencoderKL(**config)
     model.load_state_dict({k: v.float() for k, v in state.items()})  # what a reader will load
     model.eval()
@@ -182,7 +189,7 @@ def export_pretrained(checkpoint: str | os.PathLike, name: str, folder: str | os
         "architecture": {k: v for k, v in config.items() if k != "scaling_factor"},
         "scaling_factor": factor,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "weights": "the run's average of the weights" if prefix == "average." else "the final weights",
+        "weights": "the run's average of the weights" if averaged else "the final weights",
         "storage": "float16",
         "data": "random crops (and flips) of the training photographs; held out, never seen: " + ", ".join(HELD_OUT),
         "train_config": meta.get("train_config"),

@@ -92,14 +92,13 @@ def baselines(model: AutoencoderKL) -> dict:
 def held_out_curve(checkpoints: str | Path) -> list[dict]:
     """``[{"step", "mean_psnr"}]``: the held-out PSNR of the averaged weights of every step checkpoint kept in
     ``checkpoints``, in float32 (the stored float16 rounding left out), by step."""
-    from ..pretrained import evaluate_held_out
+    from ..pretrained import checkpoint_weights, evaluate_held_out
 
     curve = []
     for path in sorted(Path(checkpoints).glob("step_*.safetensors")):
         tensors, meta = read_checkpoint(path)
-        prefix = "average." if any(k.startswith("average.") for k in tensors) else "model."
         model = AutoencoderKL(**meta["model_config"])
-        model.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+        model.load_state_dict(checkpoint_weights(tensors)[0])
         curve.append({"step": meta["step"], "mean_psnr": evaluate_held_out(model.eval())["mean_psnr"]})
     return curve
 
@@ -122,7 +121,7 @@ def first_losses(recipe: str, steps: int = FIRST_STEPS, *, amp: str | None = Non
 def publish(recipe: str, run: str | Path, into: str | Path) -> Path:
     """Export the finished run ``run`` of ``recipe`` as shipped model ``recipe`` into ``into``; returns the
     card's path (see the module's docstring)."""
-    from ..pretrained import evaluate_held_out, export_pretrained
+    from ..pretrained import checkpoint_weights, evaluate_held_out, export_pretrained
 
     if recipe not in RECIPES:
         raise ValueError(f"recipe must be one of {sorted(RECIPES)}, got {recipe!r}")
@@ -134,7 +133,7 @@ def publish(recipe: str, run: str | Path, into: str | Path) -> Path:
                          "finish it first (make weights continues it)")
     history = meta.get("history", [])
     model = AutoencoderKL(**meta["model_config"])
-    model.load_state_dict({k[len("average."):]: v for k, v in tensors.items() if k.startswith("average.")})
+    model.load_state_dict(checkpoint_weights(tensors)[0])
     model.eval()
     recorded = [r["loss"] for r in history[:FIRST_STEPS]]
     again = first_losses(recipe)  # the run's first steps, repeated in this process

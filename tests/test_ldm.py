@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from encoderlab import AttnBlock, LinAttnBlock, ResnetBlock, count_parameters
+from encoderlab import AttnBlock, GroupNorm, LinAttnBlock, ResnetBlock, count_parameters
 from encoderlab.ldm import AutoencoderKL, Decoder, Encoder
 from encoderlab.weights import diffusers_config, export_weights
 
@@ -180,6 +180,23 @@ def test_autoencoder_equals_diffusers_float64(config):
     with torch.no_grad():
         assert max_diff(ours.encode(x).moments, ref.encode(x).latent_dist.parameters) < 1e-10
         assert max_diff(ours(x, sample_posterior=False)[0], ref(x, sample_posterior=False).sample) < 1e-10
+
+
+def test_fewer_groupnorm_groups_equal_diffusers_norm_num_groups():
+    """``norm_num_groups`` (diffusers' name; LDM fixes 32) reaches every GroupNorm: the ResnetBlocks', the
+    attention blocks', ``norm_out``; diffusers built with the same number computes the same function."""
+    config = dict(SMALL_ATTN, norm_num_groups=8)
+    ours, ref = _pair(config)
+    norms = [m for m in ours.modules() if isinstance(m, GroupNorm)]
+    assert norms and all(m.num_groups == 8 for m in norms)
+    assert ref.config.norm_num_groups == 8
+    ours, ref = ours.double(), ref.double()
+    x = torch.randn(1, 3, 16, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert max_diff(ours.encode(x).moments, ref.encode(x).latent_dist.parameters) < 1e-10
+        assert max_diff(ours(x, sample_posterior=False)[0], ref(x, sample_posterior=False).sample) < 1e-10
+    with pytest.raises(ValueError, match="norm_num_groups=12"):
+        AutoencoderKL(dict(SMALL_ATTN, norm_num_groups=12))
 
 
 def test_float32_decoder_is_as_accurate_as_diffusers():
@@ -410,7 +427,7 @@ def test_autoencoder_api():
     ({"ch_mult": ()}, ValueError, "ch_mult must have at least 1 entry, got 0"),
     ({"ch_mult": "124"}, TypeError, "ch_mult"),
     ({"ch_mult": (1, 0)}, ValueError, "ch_mult"),
-    ({"ch": 48}, ValueError, r"ch \* ch_mult\[0\] = 48 \* 1 = 48 channels must be divisible by the 32"),
+    ({"ch": 48}, ValueError, r"ch \* ch_mult\[0\] = 48 \* 1 = 48 channels must be divisible by the norm_num_groups=32"),
     ({"attn_resolutions": [15]}, ValueError, r"not the resolution of any level.*\[128, 64, 32, 16, 8\]"),
     ({"attn_resolutions": 16}, TypeError, "attn_resolutions"),
     ({"attn_type": "flash"}, ValueError, "attn_type"),

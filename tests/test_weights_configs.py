@@ -28,9 +28,18 @@ def test_model_from_a_diffusers_config_with_intermediate_attention():
     load_weights(ours, ref.state_dict())
 
 
+def test_norm_num_groups_travels_both_ways():
+    ours = AutoencoderKL(dict(SMALL_ATTN, norm_num_groups=8))
+    config = diffusers_config(ours)
+    assert config["norm_num_groups"] == 8
+    back = autoencoder_from_diffusers_config(dict(DiffusersAutoencoderKL(**config).config))
+    assert back.encoder.norm_out.num_groups == back.decoder.mid.attn_1.norm.num_groups == 8
+    assert back.ddconfig["norm_num_groups"] == 8
+
+
 @pytest.mark.parametrize("change,match", [
     ({"act_fn": "relu"}, "act_fn"),
-    ({"norm_num_groups": 16}, "norm_num_groups"),
+    ({"norm_num_groups": 5}, "norm_num_groups=5"),
     ({"up_block_types": ("UpDecoderBlock2D",) * 3}, "same resolutions"),
     ({"down_block_types": ("DownBlock2D",) * 3}, "no LDM equivalent"),
     ({"block_out_channels": (32, 48, 64)}, "multiples of the first"),

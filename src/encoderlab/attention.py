@@ -246,13 +246,14 @@ class LinAttnBlock(nn.Module):
         return f"in_channels={self.in_channels}"
 
 
-def make_attn(in_channels: int, attn_type: str = "vanilla") -> nn.Module:
-    """LDM's factory: ``"vanilla"`` -> :class:`AttnBlock`, ``"linear"`` -> :class:`LinAttnBlock`,
-    ``"none"`` -> ``nn.Identity`` (Chapter 4, *The third type: none*). (LDM also prints a line; we do not.)"""
+def make_attn(in_channels: int, attn_type: str = "vanilla", *, num_groups: int = 32) -> nn.Module:
+    """LDM's factory: ``"vanilla"`` -> :class:`AttnBlock` (its GroupNorm in ``num_groups`` groups, LDM's 32),
+    ``"linear"`` -> :class:`LinAttnBlock`, ``"none"`` -> ``nn.Identity`` (Chapter 4, *The third type: none*).
+    (LDM also prints a line; we do not.)"""
     check_one_of("attn_type", attn_type, ATTN_TYPES)
     check_int("in_channels", in_channels, min_value=1)
     if attn_type == "vanilla":
-        return AttnBlock(in_channels)
+        return AttnBlock(in_channels, num_groups=num_groups)
     if attn_type == "linear":
         return LinAttnBlock(in_channels)
     return nn.Identity()

@@ -26,7 +26,7 @@ __all__ = ["AutoencoderKL"]
 
 _DDCONFIG_KEYS = ("ch", "out_ch", "ch_mult", "num_res_blocks", "attn_resolutions", "dropout", "resamp_with_conv",
                   "in_channels", "resolution", "z_channels", "double_z", "use_linear_attn", "attn_type",
-                  "tanh_out", "give_pre_end")
+                  "tanh_out", "give_pre_end", "norm_num_groups")
 
 
 class AutoencoderKL(_PriorAndPosterior, nn.Module):

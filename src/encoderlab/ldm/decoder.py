@@ -39,11 +39,11 @@ class Decoder(_LDMHalf):
                  attn_resolutions: Sequence[int], dropout: float = 0.0, resamp_with_conv: bool = True,
                  in_channels: int | None = None, resolution: int, z_channels: int, give_pre_end: bool = False,
                  tanh_out: bool = False, use_linear_attn: bool = False, attn_type: str = "vanilla",
-                 double_z: bool | None = None) -> None:
+                 norm_num_groups: int = NUM_GROUPS, double_z: bool | None = None) -> None:
         super().__init__()
         ch_mult, attn_resolutions, attn_type = self._configure(ch, ch_mult, num_res_blocks, attn_resolutions, dropout,
                                                                resamp_with_conv, resolution, z_channels, attn_type,
-                                                               use_linear_attn)
+                                                               use_linear_attn, norm_num_groups)
         self._check_ignored(in_channels=(in_channels, int), double_z=(double_z, bool))
         self.out_ch = check_int("out_ch", out_ch, min_value=1)
         self.give_pre_end = check_bool("give_pre_end", give_pre_end)
@@ -54,17 +54,17 @@ class Decoder(_LDMHalf):
 
         block_in = ch * ch_mult[-1]
         self.conv_in = nn.Conv2d(z_channels, block_in, kernel_size=3, stride=1, padding=1)
-        self.mid = MidLevel(block_in, attn_type, self.dropout)
+        self.mid = MidLevel(block_in, attn_type, self.dropout, norm_num_groups)
         levels = []
         for i in reversed(range(self.num_resolutions)):
             level = UpLevel(block_in, ch * ch_mult[i], num_res_blocks + 1, curr_res in attn_resolutions, attn_type,
-                            self.dropout, i != 0, resamp_with_conv)
+                            self.dropout, i != 0, resamp_with_conv, norm_num_groups)
             block_in = level.out_channels
             levels.insert(0, level)
             if i != 0:
                 curr_res *= 2
         self.up = nn.ModuleList(levels)
-        self.norm_out = GroupNorm(NUM_GROUPS, block_in, eps=EPS)
+        self.norm_out = GroupNorm(norm_num_groups, block_in, eps=EPS)
         self.conv_out = nn.Conv2d(block_in, out_ch, kernel_size=3, stride=1, padding=1)
         self._finish_init()
 

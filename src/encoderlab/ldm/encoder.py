@@ -24,7 +24,7 @@ class Encoder(_LDMHalf):
     (Chapter 7, *The encoder, level by level*).
 
     Args (keyword-only, the names of seed 001 and of LDM's ``ddconfig``):
-        ch: base channel count; level ``i`` has ``ch * ch_mult[i]`` channels (each a multiple of 32).
+        ch: base channel count; level ``i`` has ``ch * ch_mult[i]`` channels (each a multiple of ``norm_num_groups``).
         ch_mult: one multiplier per resolution level; ``L = len(ch_mult)`` levels, ``L - 1`` downsamplings.
         num_res_blocks: ResnetBlocks per level.
         attn_resolutions: nominal resolutions (``resolution // 2**i``) at which every ResnetBlock of the level
@@ -40,6 +40,8 @@ class Encoder(_LDMHalf):
         attn_type: ``"vanilla"`` (:class:`~encoderlab.AttnBlock`), ``"linear"`` (:class:`~encoderlab.LinAttnBlock`,
             no norm and no residual) or ``"none"`` (``nn.Identity`` everywhere, the middle included).
         use_linear_attn: LDM's older switch for ``attn_type="linear"``.
+        norm_num_groups: the groups of every GroupNorm (diffusers' name; LDM fixes 32, the default). Every
+            level's width must be a multiple.
         out_ch, tanh_out, give_pre_end: accepted and ignored (decoder settings), so that one ``ddconfig`` builds
             both halves as in LDM.
 
@@ -56,12 +58,12 @@ class Encoder(_LDMHalf):
     def __init__(self, *, ch: int, ch_mult: Sequence[int] = (1, 2, 4, 8), num_res_blocks: int,
                  attn_resolutions: Sequence[int], dropout: float = 0.0, resamp_with_conv: bool = True,
                  in_channels: int, resolution: int, z_channels: int, double_z: bool = False,
-                 use_linear_attn: bool = False, attn_type: str = "vanilla", out_ch: int | None = None,
-                 tanh_out: bool = False, give_pre_end: bool = False) -> None:
+                 use_linear_attn: bool = False, attn_type: str = "vanilla", norm_num_groups: int = NUM_GROUPS,
+                 out_ch: int | None = None, tanh_out: bool = False, give_pre_end: bool = False) -> None:
         super().__init__()
         ch_mult, attn_resolutions, attn_type = self._configure(ch, ch_mult, num_res_blocks, attn_resolutions, dropout,
                                                                resamp_with_conv, resolution, z_channels, attn_type,
-                                                               use_linear_attn)
+                                                               use_linear_attn, norm_num_groups)
         self._check_ignored(out_ch=(out_ch, int), tanh_out=(tanh_out, bool), give_pre_end=(give_pre_end, bool))
         self.in_channels = check_int("in_channels", in_channels, min_value=1)
         self.double_z = check_bool("double_z", double_z)
@@ -74,12 +76,13 @@ class Encoder(_LDMHalf):
         for i, mult in enumerate(ch_mult):
             last = i == self.num_resolutions - 1
             self.down.append(DownLevel(ch * in_ch_mult[i], ch * mult, num_res_blocks, curr_res in attn_resolutions,
-                                       attn_type, self.dropout, not last, resamp_with_conv))
+                                       attn_type, self.dropout, not last, resamp_with_conv,
+                                       norm_num_groups))
             if not last:
                 curr_res //= 2
         block_in = ch * ch_mult[-1]
-        self.mid = MidLevel(block_in, attn_type, self.dropout)
-        self.norm_out = GroupNorm(NUM_GROUPS, block_in, eps=EPS)
+        self.mid = MidLevel(block_in, attn_type, self.dropout, norm_num_groups)
+        self.norm_out = GroupNorm(norm_num_groups, block_in, eps=EPS)
         self.out_channels = 2 * z_channels if double_z else z_channels
         self.conv_out = nn.Conv2d(block_in, self.out_channels, kernel_size=3, stride=1, padding=1)
         self._finish_init()

@@ -22,7 +22,7 @@ from ..resnet import ResnetBlock
 
 __all__ = ["EPS", "NUM_GROUPS", "DownLevel", "MidLevel", "UpLevel", "ldm_level_resolutions"]
 
-NUM_GROUPS = 32  # LDM's Normalize(): GroupNorm(32, C, eps=1e-6) everywhere
+NUM_GROUPS = 32  # LDM's Normalize(): GroupNorm(32, C, eps=1e-6) everywhere (the default of norm_num_groups)
 EPS = 1e-6
 
 
@@ -39,7 +39,8 @@ class _LDMHalf(ChannelsLastOnCPU):
     settings of both halves, checked and stored under LDM's attribute names (and the CPU fast path)."""
 
     def _configure(self, ch, ch_mult, num_res_blocks, attn_resolutions, dropout, resamp_with_conv, resolution,
-                   z_channels, attn_type, use_linear_attn) -> tuple[tuple[int, ...], tuple[int, ...], str]:
+                   z_channels, attn_type, use_linear_attn,
+                   norm_num_groups) -> tuple[tuple[int, ...], tuple[int, ...], str]:
         """Validate and store the shared arguments; return ``(ch_mult, attn_resolutions, attn_type)`` as tuples,
         ``attn_type`` after LDM's ``use_linear_attn`` switch."""
         check_int("ch", ch, min_value=1)
@@ -51,6 +52,7 @@ class _LDMHalf(ChannelsLastOnCPU):
         check_int("z_channels", z_channels, min_value=1)
         check_bool("use_linear_attn", use_linear_attn)
         check_one_of("attn_type", attn_type, ATTN_TYPES)
+        check_int("norm_num_groups", norm_num_groups, min_value=1)
         if use_linear_attn:  # LDM's older switch, kept for its configs
             attn_type = "linear"
         factor = 2 ** (len(ch_mult) - 1)
@@ -58,9 +60,9 @@ class _LDMHalf(ChannelsLastOnCPU):
             raise ValueError(f"resolution={resolution} must be divisible by 2**(len(ch_mult) - 1) = {factor}: "
                              f"the {len(ch_mult)} levels halve it {len(ch_mult) - 1} times")
         for i, m in enumerate(ch_mult):
-            if (ch * m) % NUM_GROUPS != 0:
+            if (ch * m) % norm_num_groups != 0:
                 raise ValueError(f"ch * ch_mult[{i}] = {ch} * {m} = {ch * m} channels must be divisible by the "
-                                 f"{NUM_GROUPS} GroupNorm groups")
+                                 f"norm_num_groups={norm_num_groups} GroupNorm groups")
         attn_resolutions = check_int_sequence("attn_resolutions", attn_resolutions, example="[16] (or [])")
         levels = ldm_level_resolutions(resolution, len(ch_mult))
         for r in attn_resolutions:
@@ -70,7 +72,7 @@ class _LDMHalf(ChannelsLastOnCPU):
         self.ch, self.ch_mult, self.num_res_blocks = ch, ch_mult, num_res_blocks
         self.attn_resolutions, self.attn_type, self.dropout = attn_resolutions, attn_type, float(dropout)
         self.resamp_with_conv, self.resolution, self.z_channels = resamp_with_conv, resolution, z_channels
-        self.num_resolutions = len(ch_mult)
+        self.num_resolutions, self.norm_num_groups = len(ch_mult), norm_num_groups
         return ch_mult, attn_resolutions, attn_type
 
     @staticmethod
@@ -89,9 +91,10 @@ class _LDMHalf(ChannelsLastOnCPU):
         widths = [self.ch] + [self.ch * m for m in self.ch_mult]  # conv_in's width, then the levels'
         for i, size in enumerate(sizes):
             channels = min(widths[i:i + 3])
-            if channels // NUM_GROUPS * math.prod(size) < 2:
+            if channels // self.norm_num_groups * math.prod(size) < 2:
                 raise ValueError(f"{name} of spatial size {tuple(x.shape[2:])} is too small: level {i} runs at "
-                                 f"{size}, where a GroupNorm of {channels} channels in {NUM_GROUPS} groups would "
+                                 f"{size}, where a GroupNorm of {channels} channels in {self.norm_num_groups} groups "
+                                 "would "
                                  "normalise a single value per group; use a larger input")
 
 
@@ -104,15 +107,15 @@ class _Level(nn.Module):
     _resampler: tuple[str, type[nn.Module]]
 
     def __init__(self, block_in: int, block_out: int, num_blocks: int, with_attn: bool, attn_type: str,
-                 dropout: float, resample: bool, resamp_with_conv: bool) -> None:
+                 dropout: float, resample: bool, resamp_with_conv: bool, num_groups: int = NUM_GROUPS) -> None:
         super().__init__()
         self.block = nn.ModuleList()
         self.attn = nn.ModuleList()
         for _ in range(num_blocks):
-            self.block.append(ResnetBlock(block_in, block_out, dropout=dropout, num_groups=NUM_GROUPS, eps=EPS))
+            self.block.append(ResnetBlock(block_in, block_out, dropout=dropout, num_groups=num_groups, eps=EPS))
             block_in = block_out
             if with_attn:
-                self.attn.append(make_attn(block_in, attn_type))
+                self.attn.append(make_attn(block_in, attn_type, num_groups=num_groups))
         self.out_channels = block_out
         name, cls = self._resampler
         if resample:
@@ -158,11 +161,11 @@ class MidLevel(nn.Module):
     ``nn.Identity`` for ``attn_type="none"``. ``(B, C, h, w) -> (B, C, h, w)``.
     """
 
-    def __init__(self, channels: int, attn_type: str, dropout: float) -> None:
+    def __init__(self, channels: int, attn_type: str, dropout: float, num_groups: int = NUM_GROUPS) -> None:
         super().__init__()
-        self.block_1 = ResnetBlock(channels, channels, dropout=dropout, num_groups=NUM_GROUPS, eps=EPS)
-        self.attn_1 = make_attn(channels, attn_type)
-        self.block_2 = ResnetBlock(channels, channels, dropout=dropout, num_groups=NUM_GROUPS, eps=EPS)
+        self.block_1 = ResnetBlock(channels, channels, dropout=dropout, num_groups=num_groups, eps=EPS)
+        self.attn_1 = make_attn(channels, attn_type, num_groups=num_groups)
+        self.block_2 = ResnetBlock(channels, channels, dropout=dropout, num_groups=num_groups, eps=EPS)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return self.block_2(self.attn_1(self.block_1(h)))

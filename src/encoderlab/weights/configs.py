@@ -75,7 +75,7 @@ def diffusers_config(model: nn.Module) -> dict:
     common = {
         "block_out_channels": tuple(part.ch * m for m in part.ch_mult),
         "layers_per_block": part.num_res_blocks,
-        "norm_num_groups": 32,
+        "norm_num_groups": part.norm_num_groups,
         "act_fn": "silu",
         "mid_block_add_attention": part.attn_type != "none",
     }
@@ -110,7 +110,7 @@ def autoencoder_from_diffusers_config(config: Mapping, *, device=None) -> Autoen
     up = _block_types(config, "up_block_types", "UpDecoderBlock2D")
     if len(down) != num_levels or len(up) != num_levels:
         raise ValueError(f"config has {num_levels} block_out_channels but {len(down)} down and {len(up)} up blocks")
-    for name, want in (("norm_num_groups", 32), ("act_fn", "silu"), ("use_quant_conv", True),
+    for name, want in (("act_fn", "silu"), ("use_quant_conv", True),
                        ("use_post_quant_conv", True)):
         if config.get(name, want) != want:
             raise ValueError(f"config[{name!r}] = {config[name]!r}; LDM's autoencoder needs {want!r}")
@@ -144,6 +144,7 @@ def autoencoder_from_diffusers_config(config: Mapping, *, device=None) -> Autoen
         "out_ch": _entry("out_channels", config.get("out_channels", 3)),
         "resolution": resolution, "z_channels": latent, "double_z": True,
         "attn_type": "vanilla" if mid_attn else "none",
+        "norm_num_groups": _entry("norm_num_groups", config.get("norm_num_groups", 32)),
     }
     scaling = check_float("config['scaling_factor']", config.get("scaling_factor", 0.18215), positive=True)
     if device is None:

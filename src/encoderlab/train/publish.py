@@ -11,6 +11,11 @@ pieces of an interrupted run), the machine, the held-out PSNR of every kept chec
 against steps; measured after training, never used to choose anything), the reconstruction by tiles beside
 the whole-photo one, the two same-numbers baselines, and the first losses of the run in bfloat16 and in float32
 (what the deterministic-training test reproduces).
+
+``python -m encoderlab.train.publish --repack kl-f8 --into src/encoderlab/trained`` stores a shipped model's
+weights again in the current :data:`~encoderlab.pretrained.STORAGE` (the models trained while the package
+stored float16 were repacked to 8 bits this way) and re-measures on them what the card measures on the stored
+weights; the card keeps what the file was before under ``earlier_storage``.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from .objective import psnr
 from .recipes import RECIPE_THREADS, RECIPES
 from .trainer import Trainer
 
-__all__ = ["baselines", "first_losses", "held_out_curve", "machine", "main", "publish", "wall_time"]
+__all__ = ["baselines", "first_losses", "held_out_curve", "machine", "main", "publish", "repack", "wall_time"]
 
 #: How many first steps of a recipe the card records (and the deterministic-training test repeats).
 FIRST_STEPS = 3
@@ -121,7 +126,7 @@ def first_losses(recipe: str, steps: int = FIRST_STEPS, *, amp: str | None = Non
 def publish(recipe: str, run: str | Path, into: str | Path) -> Path:
     """Export the finished run ``run`` of ``recipe`` as shipped model ``recipe`` into ``into``; returns the
     card's path (see the module's docstring)."""
-    from ..pretrained import checkpoint_weights, evaluate_held_out, export_pretrained
+    from ..pretrained import checkpoint_weights, export_pretrained
 
     if recipe not in RECIPES:
         raise ValueError(f"recipe must be one of {sorted(RECIPES)}, got {recipe!r}")
@@ -145,7 +150,6 @@ def publish(recipe: str, run: str | Path, into: str | Path) -> Path:
         "seed": RECIPES[recipe]["seed"],
         "wall_time_s": round(wall_time(run / "metrics.csv"), 1),
         "machine": {**machine(), "threads": RECIPE_THREADS},
-        "held_out_by_tiles": {"tile": 128, **evaluate_held_out(model, tile=128)},
         "held_out_curve": held_out_curve(run / "checkpoints"),
         "baselines": baselines(model),
         "first_losses": {"amp": RECIPES[recipe]["amp"], "native_bfloat16": cpu_has_native_bfloat16(),
@@ -156,6 +160,42 @@ def publish(recipe: str, run: str | Path, into: str | Path) -> Path:
     return export_pretrained(last, recipe, into, card=card)
 
 
+def repack(name: str, into: str | Path) -> Path:
+    """Store shipped model ``name`` in ``into`` again as :func:`~encoderlab.pretrained.pack_weights` stores
+    weights now, and re-measure the card's entries that depend on the stored weights; returns the card's path.
+    What the file was (storage, sha256, size, held-out PSNR) is kept in the card's ``earlier_storage``."""
+    from .._files import read_safetensors
+    from ..pretrained import (
+        STORAGE,
+        file_sha256,
+        measure_stored,
+        model_card,
+        pack_weights,
+        unpack_weights,
+        write_card,
+        write_weights,
+    )
+
+    into = Path(into)
+    card = model_card(name, into)
+    path = into / f"{name}.safetensors"
+    if file_sha256(path) != card["sha256"]:
+        raise ValueError(f"{path} does not have the sha256 its card records; restore it before repacking")
+    if card.get("storage") == STORAGE:
+        raise ValueError(f"{name} is already stored as the package stores weights now; nothing to repack")
+    tensors, _ = read_safetensors(path)
+    state = pack_weights(unpack_weights(tensors))
+    model = AutoencoderKL(**{**card["architecture"], "scaling_factor": card["scaling_factor"]})
+    model.load_state_dict(unpack_weights(state))
+    earlier = {"storage": card.get("storage"), "sha256": card["sha256"], "file_bytes": card["file_bytes"],
+               "held_out_mean_psnr": card["held_out"]["mean_psnr"]}
+    card.update(storage=STORAGE, **measure_stored(model))
+    card["earlier_storage"] = [*card.get("earlier_storage", []), earlier]
+    written = write_weights(state, path)
+    card.update(sha256=file_sha256(written), file_bytes=written.stat().st_size)
+    return write_card(card, into / f"{name}.json")
+
+
 def _monitor_curve(metrics_csv: Path) -> list[dict]:
     """The PSNR on the fixed monitor crops of the training photographs, as the run logged it."""
     with open(metrics_csv, newline="") as handle:
@@ -164,18 +204,24 @@ def _monitor_curve(metrics_csv: Path) -> list[dict]:
 
 
 def main(argv: Sequence[str] | None = None) -> Path:
-    """``python -m encoderlab.train.publish --recipe NAME --run FOLDER [--into FOLDER]``."""
+    """``python -m encoderlab.train.publish --recipe NAME --run FOLDER [--into FOLDER]``, or
+    ``--repack NAME [--into FOLDER]``."""
     p = argparse.ArgumentParser(prog="python -m encoderlab.train.publish",
                                 description="Export a finished recipe run as a shipped model with its card.")
-    p.add_argument("--recipe", required=True, choices=tuple(RECIPES))
-    p.add_argument("--run", required=True, help="the run folder of python -m encoderlab.train --recipe")
+    p.add_argument("--recipe", choices=tuple(RECIPES))
+    p.add_argument("--run", help="the run folder of python -m encoderlab.train --recipe")
+    p.add_argument("--repack", metavar="NAME", help="store the shipped model NAME again in the current storage")
     p.add_argument("--into", default=str(Path(__file__).resolve().parents[1] / "trained"),
                    help="where the package's shipped models are (default: the installed package's)")
     args = p.parse_args(argv)
-    if not (Path(args.run) / "checkpoints" / "last.safetensors").is_file():
+    if args.repack is not None and (args.recipe or args.run):
+        p.error("--repack takes no --recipe or --run")
+    if args.repack is None and not (args.recipe and args.run):
+        p.error("give --recipe and --run (or --repack NAME)")
+    if args.repack is None and not (Path(args.run) / "checkpoints" / "last.safetensors").is_file():
         p.error(f"--run {args.run} holds no finished run (no checkpoints/last.safetensors)")
     try:
-        card = publish(args.recipe, args.run, args.into)
+        card = repack(args.repack, args.into) if args.repack else publish(args.recipe, args.run, args.into)
     except ValueError as err:
         p.error(" ".join(str(err).split()))
     print(f"wrote {card} and {card.with_suffix('.safetensors')}")

@@ -150,3 +150,22 @@ def test_speed_up_bad_arguments():
         speed_up("decoder")
     with pytest.raises(ValueError, match="contains no encoderlab.ldm Encoder or Decoder"):
         speed_up(torch.nn.Linear(2, 2))
+
+
+def test_a_wide_upsampler_computes_its_output_channels_in_groups():
+    """Without autograd an upsampler whose transposed kernel exceeds ``KERNEL_ELEMENTS`` computes a group of
+    output channels at a time: the same values as the whole kernel, bit for bit, in less memory."""
+    from encoderlab.fast_upsample import KERNEL_ELEMENTS
+
+    up = randomise(Upsample(384), 8)  # a 384 x 384 x 4 x 4 kernel: 2.25 x KERNEL_ELEMENTS, three groups
+    assert up.conv.weight.numel() * 16 // 9 > 2 * KERNEL_ELEMENTS
+    fast = ResizeConvUpsample(up)
+    x = torch.randn(1, 384, 3, 5).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        grouped = fast(x)
+        whole = F.conv_transpose2d(x, fast.kernel(), up.conv.bias, stride=2, padding=1)
+        assert torch.equal(grouped, whole) and grouped.is_contiguous(memory_format=torch.channels_last)
+        assert max_diff(grouped, plain_resize_conv(x, up.conv)) < 1e-4
+        assert peak_memory(fast, x) < 0.6 * peak_memory(lambda t: F.conv_transpose2d(
+            t, fast.kernel(), up.conv.bias, stride=2, padding=1), x)
+    assert torch.equal(fast(x), whole)  # with autograd: the whole kernel, as before

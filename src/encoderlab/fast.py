@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import check_bool, check_device
+from ._validation import check_bool, check_device, check_int
 
 __all__ = ["ChannelsLastOnCPU", "bfloat16_autocast", "flat_forward", "lean_resnet_forward", "low_precision_group_norm",
            "speed_up"]
@@ -170,7 +170,7 @@ def flat_forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return torch.tanh(h) if isinstance(model, Decoder) and model.tanh_out else h
 
 
-def speed_up(model: nn.Module) -> nn.Module:
+def speed_up(model: nn.Module, *, winograd_min_channels: int | None = None) -> nn.Module:
     """Switch an LDM model to the fast path, in place, and return it (Chapter 7, *Faster than production*).
 
     For every :class:`~encoderlab.ldm.Encoder` and :class:`~encoderlab.ldm.Decoder` inside ``model`` (the model
@@ -181,19 +181,28 @@ def speed_up(model: nn.Module) -> nn.Module:
       intermediate); it shares the upsampler's parameters, so ``state_dict()`` is unchanged;
     - ``forward`` runs as :func:`flat_forward` (same layers, one activation fewer at the peak);
     - every :class:`~encoderlab.GroupNorm` gives a bfloat16 CPU input to PyTorch's kernel without the float32
-      round trip (:func:`low_precision_group_norm`; float32 statistics still, fewer copies).
+      round trip (:func:`low_precision_group_norm`; float32 statistics still, fewer copies);
+    - every 3x3 stride-1 convolution with at least ``winograd_min_channels`` input and output channels (default
+      :data:`~encoderlab.fast_winograd.WINOGRAD_MIN_CHANNELS`, 256) computes, without autograd, by Winograd's
+      F(2x2, 3x3) (:func:`~encoderlab.fast_winograd.winograd_forward`: 2.25x fewer multiplications; it keeps
+      the transformed kernel, 16/9 of the weight, beside it). ``winograd_min_channels=0`` switches that off.
 
     Values equal the plain model's to float rounding (the resize-convolution sums kernel taps before
-    multiplying; float64 agrees to 1e-12); everything else is bit for bit. The classes' ``forward`` methods stay
+    multiplying, Winograd's algorithm adds before and after its products; float64 agrees to 1e-12);
+    everything else is bit for bit. The classes' ``forward`` methods stay
     the plain recipes.
     """
     from .conv import Upsample
     from .fast_upsample import ResizeConvUpsample
+    from .fast_winograd import WINOGRAD_MIN_CHANNELS, winograd_applies, winograd_forward
     from .ldm import Decoder, Encoder
     from .norm import GroupNorm
 
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if winograd_min_channels is None:
+        winograd_min_channels = WINOGRAD_MIN_CHANNELS
+    check_int("winograd_min_channels", winograd_min_channels, min_value=0)
     halves = [m for m in model.modules() if isinstance(m, (Encoder, Decoder))]
     if not halves:
         raise ValueError(f"model ({type(model).__name__}) contains no encoderlab.ldm Encoder or Decoder to speed up")
@@ -205,6 +214,10 @@ def speed_up(model: nn.Module) -> nn.Module:
         for norm in half.modules():
             if isinstance(norm, GroupNorm) and type(norm) is GroupNorm and norm.fused:
                 norm.forward = types.MethodType(low_precision_group_norm, norm)
+        for conv in half.modules():
+            if (winograd_min_channels and winograd_applies(conv)
+                    and min(conv.in_channels, conv.out_channels) >= winograd_min_channels):
+                conv.forward = types.MethodType(winograd_forward, conv)
     return model
 
 

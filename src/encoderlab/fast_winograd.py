@@ -135,7 +135,7 @@ def winograd_forward(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     check_channels("x", x, conv.in_channels)
     weight = conv.weight
     if (torch.compiler.is_compiling() or torch.is_grad_enabled() or torch.is_autocast_enabled("cpu")
-            or x.device.type not in ("cpu", "meta")
+            or x.device.type != "cpu"
             or x.dtype not in (torch.float32, torch.float64) or x.dtype != weight.dtype
             or x.shape[2] % 2 or x.shape[3] % 2):
         return conv._conv_forward(x, weight, conv.bias)

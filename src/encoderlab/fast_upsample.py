@@ -32,6 +32,7 @@ KERNEL_ELEMENTS = 1 << 20
 
 
 def _memory_format(x: torch.Tensor) -> torch.memory_format:
+    """channels-last for a channels-last ``x`` (that is not also plainly contiguous), else the default."""
     return torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous() \
         else torch.contiguous_format
 
@@ -58,10 +59,9 @@ def resize_conv_kernel(weight: torch.Tensor) -> torch.Tensor:
     check_tensor("weight", weight, ndim=4, layout="(C_out, C_in, 3, 3)")
     if weight.shape[2:] != (3, 3):
         raise ValueError(f"weight must be a 3x3 kernel (C_out, C_in, 3, 3), got shape {tuple(weight.shape)}")
-    channels_last = weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
     w = weight.transpose(0, 1)  # (C_in, C_out, 3, 3), a view
     kernel = torch.empty(w.shape[:2] + (4, 4), dtype=w.dtype, device=w.device,
-                         memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+                         memory_format=_memory_format(weight))
     # Filled in place, one (C_in, C_out) slice at a time, with additions only: besides the kernel, at most
     # one slab of 3 rows is alive (a whole-tensor formula would hold two more kernel-sized temporaries).
     for a, rows in enumerate(_SUMMED):

@@ -21,12 +21,13 @@ the pass's peak memory. The ratio encoderlab / diffusers is printed (< 1: encode
 
 Besides float32 eager (the two libraries' plain code) it times, in the same interleaved rounds, the variants
 of Chapter 7, *Faster than production* (``--variants``): ``fast`` (:func:`encoderlab.fast.speed_up`: the
-decoder's resize-convolutions as transposed convolutions, the flat forward), ``bf16`` (the fast model, and
+decoder's resize-convolutions as transposed convolutions, the flat forward, Winograd's algorithm for the wide
+3x3 convolutions where it pays; ``--winograd-min-channels`` overrides where), ``bf16`` (the fast model, and
 diffusers, under ``torch.autocast("cpu", dtype=torch.bfloat16)``; GroupNorm statistics and softmax stay in
 float32 in encoderlab) and ``compiled`` (``torch.compile`` of the fast model, and of diffusers). For each it
 prints the time, the peak memory, the multiply-adds of one pass (:func:`encoderlab.cost.count_multiply_adds`),
 the achieved G multiply-adds per second, the fraction of the machine's peak for the dtype
-(:func:`machine_peak`) and the largest difference from the same library's float32 eager output.
+(:func:`machine_peak`) and of the best matrix product measured (:func:`gemm_rates`), and the largest difference from the same library's float32 eager output.
 
 This is a benchmark, not a test: its numbers depend on the machine and on what else runs on it.
 """
@@ -34,6 +35,7 @@ This is a benchmark, not a test: its numbers depend on the machine and on what e
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import re
 import statistics
@@ -97,9 +99,10 @@ def machine_peak(cores: int, clock_ghz: float | None = None) -> dict:
       bfloat16 is converted and computed in float32: the float32 peak.
     - clock: ``cpu MHz`` of ``/proc/cpuinfo`` (in a VM: the nominal/TSC frequency). Cores boost above it, so the
       true peak may be higher and the fractions printed optimistic; ``--clock-ghz`` overrides it. ``main``
-      prints the clock a 2048x2048 matmul implies when it beats this peak (on a 2-core AMD EPYC of family 25
-      with AVX2, reported at 2.45 GHz, the matmul implied at least 2.8 GHz), and the table gives each variant's
-      rate as a fraction of that matmul's too: a ceiling measured, not assumed.
+      prints the clock a 2048x2048 matrix product implies when it beats this peak (on a 2-core AMD EPYC of
+      family 25 with AVX2, reported at 2.45 GHz, it implied at least 2.8 GHz; on one of family 26 with AVX-512,
+      reported at 2.60 GHz, the bfloat16 product implied 3.05 GHz), and the table gives each variant's rate as
+      a fraction of the best product's too (:func:`gemm_rates`): a ceiling measured, not assumed.
     - cores: the torch threads (one per physical core here; SMT siblings share the FMA units).
     """
     text = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
@@ -114,32 +117,41 @@ def machine_peak(cores: int, clock_ghz: float | None = None) -> dict:
     return {"float32": fp32, "bfloat16": bf16, "clock_ghz": clock, "pipes": pipes, "lanes": lanes}
 
 
-def matmul_rate(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
-    """Multiply-adds per second of the best of ``repeats`` ``n x n`` matrix products in ``dtype``: what the
-    machine attains on the friendliest kernel there is (a check on :func:`machine_peak`'s assumptions; above
-    100% of it means the cores run faster than the assumed clock). bfloat16 on a CPU without native bfloat16
-    is emulated (minutes at ``n = 2048``), so there one 512x512 product is timed."""
+def gemm_rates(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> dict:
+    """Multiply-adds per second of the best of ``repeats`` ``n x n`` matrix products in ``dtype``, computed two
+    ways: ``"matmul"`` (``a @ b``: MKL's GEMM on a CPU, for float32) and ``"conv1x1"`` (the same product as a
+    1x1 convolution of a channels-last map: oneDNN's kernels, the ones the models' convolutions run on). The
+    faster of the two is what the machine attains on the friendliest kernel there is: a check on
+    :func:`machine_peak`'s assumptions (above 100% of it, the cores run faster than the assumed clock) and the
+    ceiling the table's 'of best GEMM' column divides by. (On an AMD CPU with AVX-512, float32 ``a @ b`` runs
+    at about half the 1x1 convolution's rate.) bfloat16 on a CPU without native bfloat16 is emulated (minutes
+    at ``n = 2048``), so there 512x512 products are timed once."""
+    import torch.nn.functional as F
+
     from encoderlab.fast import cpu_has_native_bfloat16
 
     if dtype == torch.bfloat16 and not cpu_has_native_bfloat16():
         n, repeats = 512, 1
     a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    return n**3 / best
+    image = a.view(1, n, 1, n).permute(0, 3, 1, 2)  # (1, C = n, H = n, W = 1), channels-last: a's rows
+    kernel = b.t().contiguous().view(n, n, 1, 1)
+    rates = {}
+    for name, fn in (("matmul", lambda: a @ b), ("conv1x1", lambda: F.conv2d(image, kernel))):
+        fn()
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - start)
+        rates[name] = n**3 / best
+    return rates
 
 
-def variants(ours, ref, x, names):
+def variants(ours, ref, x, names, winograd_min_channels=None):
     """``{label: (callable, dtype)}``: the variants of both libraries to time, for ``x``."""
-    import copy
-
     from encoderlab.fast import speed_up
 
-    fast = speed_up(copy.deepcopy(ours))
+    fast = speed_up(copy.deepcopy(ours), winograd_min_channels=winograd_min_channels)
 
     def bf16(model):
         def run():
@@ -186,12 +198,14 @@ def time_interleaved(fns: dict, inner: int, repeats: int):
     return wall, cpu, inner
 
 
-def report_part(part, ours, ref, x, args, peak_rate, matmul) -> bool:
+def report_part(part, ours, ref, x, args, peak_rate, gemm) -> bool:
     """Check, measure and print one part (Encoder or Decoder); True when encoderlab equals diffusers."""
     from encoderlab.cost import count_multiply_adds
+    from encoderlab.fast import speed_up
 
     names = [v for v in args.variants.split(",") if v]
-    table, fast = variants(ours, ref, x, names)  # the copies outside inference mode: ordinary parameters
+    # the copies outside inference mode: ordinary parameters
+    table, fast = variants(ours, ref, x, names, args.winograd_min_channels)
     with torch.inference_mode():
         fns = {k: fn for k, (fn, _) in table.items()}
         outputs = {k: fn().float() for k, fn in fns.items()}
@@ -200,26 +214,32 @@ def report_part(part, ours, ref, x, args, peak_rate, matmul) -> bool:
         if not args.memory_only:
             wall, cpu, inner = time_interleaved(fns, args.inner, args.repeats)
         mem = {k: min(peak_bytes(fn) for _ in range(2)) for k, fn in fns.items() if "compiled" not in k}
+    # Winograd's algorithm steps aside under autocast and torch.compile: those variants do the fast path's
+    # other savings only (the folded upsamplers)
+    aside = speed_up(copy.deepcopy(ours), winograd_min_channels=0)
     macs = {"encoderlab": count_multiply_adds(ours, x), "encoderlab fast": count_multiply_adds(fast, x),
-            "diffusers": count_multiply_adds(ref, x)}
+            "aside": count_multiply_adds(aside, x), "diffusers": count_multiply_adds(ref, x)}
+    winograd = sum(1 for m in fast.modules() if "_winograd" in vars(m))
     print(f"  multiply-adds per pass: encoderlab {macs['encoderlab'] / 1e9:.2f} G, encoderlab fast "
-          f"{macs['encoderlab fast'] / 1e9:.2f} G, diffusers {macs['diffusers'] / 1e9:.2f} G")
+          f"{macs['encoderlab fast'] / 1e9:.2f} G ({winograd} convolutions by Winograd's algorithm; "
+          f"{macs['aside'] / 1e9:.2f} G bfloat16 and compiled, where it steps aside), diffusers "
+          f"{macs['diffusers'] / 1e9:.2f} G")
     head = f"  {'variant':26s} {'median ms':>9s} {'CPU ms':>8s} {'peak MiB':>8s} {'GMAC/s':>7s} {'of peak':>7s}"
-    print(head + f" {'of matmul':>9s} {'max |diff| vs fp32':>18s}")
+    print(head + f" {'of best GEMM':>12s} {'max |diff| vs fp32':>18s}")
     for name in fns:
         own = "encoderlab eager" if name.startswith("encoderlab") else "diffusers eager"
         err = (outputs[name] - outputs[own]).abs().max().item()
-        n_macs = macs["diffusers" if name.startswith("diffusers") else
-                      "encoderlab fast" if "fast" in name else "encoderlab"]
+        n_macs = macs["diffusers" if name.startswith("diffusers") else "encoderlab" if "fast" not in name
+                      else "encoderlab fast" if name == "encoderlab fast" else "aside"]
         peak = f"{mem[name] / 2**20:8.2f}" if name in mem else f"{'-':>8s}"
         if args.memory_only:
-            print(f"  {name:26s} {'-':>9s} {'-':>8s} {peak} {'-':>7s} {'-':>7s} {'-':>9s} {err:18.2e}")
+            print(f"  {name:26s} {'-':>9s} {'-':>8s} {peak} {'-':>7s} {'-':>7s} {'-':>12s} {err:18.2e}")
             continue
         med = statistics.median(wall[name])
         rate = n_macs / med
         dtype = table[name][1]
         print(f"  {name:26s} {med * 1e3:9.1f} {statistics.median(cpu[name]) * 1e3:8.1f} {peak} "
-              f"{rate / 1e9:7.1f} {rate / peak_rate[dtype]:7.1%} {rate / matmul[dtype]:9.1%} {err:18.2e}")
+              f"{rate / 1e9:7.1f} {rate / peak_rate[dtype]:7.1%} {rate / gemm[dtype]:12.1%} {err:18.2e}")
     if not args.memory_only:
         print(f"  ({args.repeats} interleaved rounds of {inner} forward pass(es) per variant; median wall time)")
         base = statistics.median(wall["diffusers eager"])
@@ -250,6 +270,9 @@ def main(argv=None) -> int:
     parser.add_argument("--parts", default="Encoder,Decoder")
     parser.add_argument("--variants", default="fast,bf16,compiled",
                         help="besides float32 eager, any of fast,bf16,compiled (empty: eager only)")
+    parser.add_argument("--winograd-min-channels", type=int, default=None,
+                        help="speed_up's threshold for Winograd's algorithm (0: off; default: speed_up's, which "
+                             "depends on the CPU)")
     parser.add_argument("--clock-ghz", type=float, help="the clock for the machine's peak (default: /proc/cpuinfo)")
     parser.add_argument("--memory-only", action="store_true",
                         help="skip the timing: check the outputs and measure peak memory only (deterministic, so "
@@ -274,15 +297,16 @@ def main(argv=None) -> int:
           f"{peak['bfloat16'] / 1e9:.0f} bfloat16 (see machine_peak for what is assumed)")
     rates = {}
     if not args.memory_only:
-        rates = {name: matmul_rate(dtype) for name, dtype in (("float32", torch.float32),
-                                                               ("bfloat16", torch.bfloat16))}
-        print("a square matmul attains " + ", ".join(f"{r / 1e9:.0f} G multiply-adds/s {name} "
-                                                     f"({r / peak[name]:.0%} of that peak)"
-                                                     for name, r in rates.items()))
-        if rates["float32"] > peak["float32"]:
-            per_cycle = peak["float32"] / (peak["clock_ghz"] * 1e9)
-            print(f"  the float32 matmul beats the assumed peak: the cores run at {rates['float32'] / per_cycle / 1e9:.2f}"
-                  f" GHz or faster, not {peak['clock_ghz']:.2f}; 'of matmul' below is the measured ceiling")
+        for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+            gemm = gemm_rates(dtype)
+            rates[name] = max(gemm.values())
+            print(f"a {name} 2048x2048 product attains " + ", ".join(
+                f"{r / 1e9:.0f} G multiply-adds/s as {how} ({r / peak[name]:.0%} of that peak)"
+                for how, r in gemm.items()))
+            if rates[name] > peak[name]:
+                per_cycle = peak[name] / (peak["clock_ghz"] * 1e9)
+                print(f"  it beats the assumed peak: the cores run at {rates[name] / per_cycle / 1e9:.2f} GHz or "
+                      f"faster, not {peak['clock_ghz']:.2f}; 'of best GEMM' below is the measured ceiling")
     ok = True
     for part in args.parts.split(","):
         ours, ref = pairs[part]

@@ -154,7 +154,8 @@ def test_speed_up_bad_arguments():
 
 def test_a_wide_upsampler_computes_its_output_channels_in_groups():
     """Without autograd an upsampler whose transposed kernel exceeds ``KERNEL_ELEMENTS`` computes a group of
-    output channels at a time: the same values as the whole kernel, bit for bit, in less memory."""
+    output channels at a time: the same values as the whole kernel, in less memory (bit for bit where oneDNN
+    picks the same kernel for a group as for the whole; on an AVX-512 CPU a 3x5 map differs by 1e-6 relative)."""
     from encoderlab.fast_upsample import KERNEL_ELEMENTS
 
     up = randomise(Upsample(384), 8)  # a 384 x 384 x 4 x 4 kernel: 2.25 x KERNEL_ELEMENTS, three groups
@@ -164,7 +165,8 @@ def test_a_wide_upsampler_computes_its_output_channels_in_groups():
     with torch.no_grad():
         grouped = fast(x)
         whole = F.conv_transpose2d(x, fast.kernel(), up.conv.bias, stride=2, padding=1)
-        assert torch.equal(grouped, whole) and grouped.is_contiguous(memory_format=torch.channels_last)
+        assert max_diff(grouped, whole) <= 1e-6 * whole.abs().max().item()
+        assert grouped.is_contiguous(memory_format=torch.channels_last)
         assert max_diff(grouped, plain_resize_conv(x, up.conv)) < 1e-4
         assert peak_memory(fast, x) < 0.6 * peak_memory(lambda t: F.conv_transpose2d(
             t, fast.kernel(), up.conv.bias, stride=2, padding=1), x)

@@ -134,3 +134,19 @@ def test_speed_up_winograd_threshold():
         speed_up(copy.deepcopy(plain), winograd_min_channels=2.5)
     with pytest.raises(ValueError, match="winograd_min_channels"):
         speed_up(copy.deepcopy(plain), winograd_min_channels=-1)
+
+
+def test_default_threshold_follows_the_cpu_kernels(monkeypatch):
+    from encoderlab import fast_winograd
+
+    plain = randomise(Decoder(**SMALL_ATTN), 5)
+    for capability, want in (("AVX512", 0), ("AVX2", fast_winograd.WINOGRAD_MIN_CHANNELS), ("DEFAULT", 256)):
+        monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda c=capability: c)
+        assert fast_winograd.default_min_channels() == want
+    # speed_up without a threshold uses the default: off where the kernels use AVX-512
+    monkeypatch.setattr(fast_winograd, "default_min_channels", lambda: 32)
+    on = speed_up(copy.deepcopy(plain))
+    assert any("forward" in vars(m) for m in on.modules() if isinstance(m, torch.nn.Conv2d))
+    monkeypatch.setattr(fast_winograd, "default_min_channels", lambda: 0)
+    off = speed_up(copy.deepcopy(plain))
+    assert not any("forward" in vars(m) for m in off.modules() if isinstance(m, torch.nn.Conv2d))

@@ -183,7 +183,8 @@ def speed_up(model: nn.Module, *, winograd_min_channels: int | None = None) -> n
     - every :class:`~encoderlab.GroupNorm` gives a bfloat16 CPU input to PyTorch's kernel without the float32
       round trip (:func:`low_precision_group_norm`; float32 statistics still, fewer copies);
     - every 3x3 stride-1 convolution with at least ``winograd_min_channels`` input and output channels (default
-      :data:`~encoderlab.fast_winograd.WINOGRAD_MIN_CHANNELS`, 256) computes, without autograd, by Winograd's
+      :func:`~encoderlab.fast_winograd.default_min_channels`: 256 where it pays, off where PyTorch's CPU
+      convolution runs with AVX-512) computes, without autograd, by Winograd's
       F(2x2, 3x3) (:func:`~encoderlab.fast_winograd.winograd_forward`: 2.25x fewer multiplications; it keeps
       the transformed kernel, 16/9 of the weight, beside it). ``winograd_min_channels=0`` switches that off.
 
@@ -194,14 +195,14 @@ def speed_up(model: nn.Module, *, winograd_min_channels: int | None = None) -> n
     """
     from .conv import Upsample
     from .fast_upsample import ResizeConvUpsample
-    from .fast_winograd import WINOGRAD_MIN_CHANNELS, winograd_applies, winograd_forward
+    from .fast_winograd import default_min_channels, winograd_applies, winograd_forward
     from .ldm import Decoder, Encoder
     from .norm import GroupNorm
 
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if winograd_min_channels is None:
-        winograd_min_channels = WINOGRAD_MIN_CHANNELS
+        winograd_min_channels = default_min_channels()
     check_int("winograd_min_channels", winograd_min_channels, min_value=0)
     halves = [m for m in model.modules() if isinstance(m, (Encoder, Decoder))]
     if not halves:

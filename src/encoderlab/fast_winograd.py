@@ -10,7 +10,8 @@ with ``*`` the elementwise product of two 4x4 arrays and small constant matrices
 ``G`` (4x3) whose entries are 0, 1, -1 and 1/2. ``U = G g G^T`` depends only on the kernel ``g`` and is
 computed once; ``V = B^T d B`` takes only additions. Over ``C_in`` input and ``C_out`` output channels the
 elementwise products become 16 matrix products, ``(tiles, C_in) @ (C_in, C_out)``, one per position of the
-4x4 array: 16 multiply-adds per tile and channel pair instead of 4 x 9 = 36. The identity is exact (float64
+4x4 array (computed as 1x1 convolutions: oneDNN's kernels, about twice the speed of PyTorch's float32 CPU
+matrix product on an AMD CPU with AVX-512): 16 multiply-adds per tile and channel pair instead of 4 x 9 = 36. The identity is exact (float64
 agrees with the direct convolution to 1e-13); in float32 the additions around the products round a little.
 
 The transforms are additions over arrays four times the size of the input and output, so the algorithm pays
@@ -27,13 +28,14 @@ from torch import nn
 
 from ._validation import check_channels, check_tensor
 
-__all__ = ["BAND_ELEMENTS", "WINOGRAD_MIN_CHANNELS", "winograd_applies", "winograd_conv3x3", "winograd_forward", "winograd_weight"]
+__all__ = ["BAND_ELEMENTS", "WINOGRAD_MIN_CHANNELS", "default_min_channels", "winograd_applies", "winograd_conv3x3", "winograd_forward", "winograd_weight"]
 
 #: The narrowest convolution (input and output channels) :func:`~encoderlab.fast.speed_up` computes with
-#: Winograd's algorithm. Measured on a 2-core AMD EPYC (AVX2), float32, batch 1, against oneDNN's direct
-#: convolution: 128 -> 128 channels on 128x128 as fast (the transforms are memory-bound), 256 -> 128 on 128x128
-#: 4% faster for 4 MiB more memory, 256 -> 256 on 64x64 1.24x faster, 512 -> 256 on 64x64 1.28x, 512 -> 512 on
-#: 32x32 1.57x, on 16x16 1.49x (``benchmarks/ldm_vs_diffusers.py`` measures the whole models).
+#: Winograd's algorithm where it pays (:func:`default_min_channels`). Measured on a 2-core AMD EPYC with AVX2,
+#: float32, batch 1, against oneDNN's direct convolution: 128 -> 128 channels on 128x128 as fast (the
+#: transforms are memory-bound), 256 -> 128 on 128x128 4% faster for 4 MiB more memory, 256 -> 256 on 64x64
+#: 1.24x faster, 512 -> 256 on 64x64 1.28x, 512 -> 512 on 32x32 1.57x, on 16x16 1.49x
+#: (``benchmarks/ldm_vs_diffusers.py`` measures the whole models).
 WINOGRAD_MIN_CHANNELS = 256
 
 #: The most values the transformed input of one band of tiles holds by default (4 MiB in float32): it bounds
@@ -43,19 +45,34 @@ WINOGRAD_MIN_CHANNELS = 256
 #: runs in two bands, 5% slower than whole).
 BAND_ELEMENTS = 1 << 20
 
+def default_min_channels() -> int:
+    """The ``winograd_min_channels`` :func:`~encoderlab.fast.speed_up` uses when given none: 0 (Winograd's
+    algorithm off) where PyTorch's CPU kernels run with AVX-512, :data:`WINOGRAD_MIN_CHANNELS` elsewhere.
+
+    With AVX-512 (measured on a 2-core AMD EPYC of CPU family 26, float32) oneDNN's direct 3x3 convolution runs
+    at about the cores' peak, over 200 G multiply-adds per second, and the algorithm's transforms, passes over
+    memory that PyTorch cannot fuse into the products, cost what the 2.25x fewer multiply-adds save: 512 -> 512
+    channels on 32x32 and on 64x64 as fast, on 16x16 1.15x slower, 256 -> 256 on 64x64 1.11x slower. With AVX2
+    the direct convolution is further from the peak and the algorithm is 1.2 to 1.6x faster (see
+    :data:`WINOGRAD_MIN_CHANNELS`).
+    """
+    return 0 if torch.backends.cpu.get_cpu_capability() == "AVX512" else WINOGRAD_MIN_CHANNELS
+
+
 # G (4x3): U = G g G^T, the kernel transform.
 _G = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
 
 
 def winograd_weight(weight: torch.Tensor) -> torch.Tensor:
-    """``U = G g G^T`` of every ``(C_out, C_in, 3, 3)`` kernel slice, as the 16 matrices of the algorithm:
-    ``(16, C_in, C_out)``, position ``4 * i + j`` of the 4x4 array first (Chapter 7, *Faster than production*)."""
+    """``U = G g G^T`` of every ``(C_out, C_in, 3, 3)`` kernel slice, as the 16 matrices of the algorithm, each
+    a 1x1 convolution's kernel: ``(16, C_out, C_in, 1, 1)``, position ``4 * i + j`` of the 4x4 array first
+    (Chapter 7, *Faster than production*)."""
     check_tensor("weight", weight, ndim=4, layout="(C_out, C_in, 3, 3)")
     if weight.shape[2:] != (3, 3):
         raise ValueError(f"weight must be a 3x3 kernel (C_out, C_in, 3, 3), got shape {tuple(weight.shape)}")
     g = torch.tensor(_G, dtype=weight.dtype, device=weight.device)
-    u = torch.einsum("ik,ockl,jl->ijco", g, weight, g)  # (4, 4, C_in, C_out)
-    return u.reshape(16, weight.shape[1], weight.shape[0]).contiguous()
+    u = torch.einsum("ik,ockl,jl->ijoc", g, weight, g)  # (4, 4, C_out, C_in)
+    return u.reshape(16, weight.shape[0], weight.shape[1], 1, 1).contiguous()
 
 
 def _input_transform(d: torch.Tensor, dim: int) -> list[torch.Tensor]:
@@ -64,8 +81,8 @@ def _input_transform(d: torch.Tensor, dim: int) -> list[torch.Tensor]:
     return [s[0] - s[2], s[1] + s[2], s[2] - s[1], s[1] - s[3]]
 
 
-def _output_transform(m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``A^T`` along the first dimension (size 4) of ``m``: ``(m0 + m1 + m2, m1 - m2 - m3)``."""
+def _output_transform(m: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``A^T`` applied to four arrays ``m``: ``(m0 + m1 + m2, m1 - m2 - m3)``."""
     return m[0] + m[1] + m[2], m[1] - m[2] - m[3]
 
 
@@ -81,7 +98,7 @@ def winograd_conv3x3(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None
     for the whole map at once.
     """
     b, c, h, w = x.shape
-    co = u.shape[2]
+    co = u.shape[1]
     nh, nw = h // 2, w // 2
     rows_of = x.permute(0, 2, 3, 1)  # (B, H, W, C_in): channels innermost (a view of a channels-last x)
     out = torch.empty(b, h, w, co, dtype=x.dtype, device=x.device)
@@ -103,12 +120,16 @@ def winograd_conv3x3(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None
             torch.sub(s[2], s[1], out=v[i, 2])
             torch.sub(s[1], s[3], out=v[i, 3])
         del band, tiles
-        m = torch.bmm(v.view(16, -1, c), u).view(4, 4, b, r, nw, co)  # the 16 matrix products
+        # the 16 matrix products (B r nW, C_in) @ (C_in, C_out), as 1x1 convolutions of channels-last maps
+        m = [F.conv2d(v[k // 4, k % 4].permute(0, 3, 1, 2), u[k]).permute(0, 2, 3, 1) for k in range(16)]
         del v
-        for a, row in enumerate(_output_transform(m)):  # A^T m ...
-            for k, value in enumerate(_output_transform(row)):  # ... A
-                by_tile[:, top:top + r, a, :, k] = value
+        # A^T m ... (down each column j of the 4x4 array of products m[4 i + j]) ...
+        cols = [_output_transform(m[j::4]) for j in range(4)]
         del m
+        for a in range(2):  # ... A (along each of the two rows that leaves)
+            for k, value in enumerate(_output_transform([col[a] for col in cols])):
+                by_tile[:, top:top + r, a, :, k] = value
+        del cols
     if bias is not None:
         out += bias
     return out.permute(0, 3, 1, 2)

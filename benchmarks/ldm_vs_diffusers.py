@@ -27,7 +27,8 @@ diffusers, under ``torch.autocast("cpu", dtype=torch.bfloat16)``; GroupNorm stat
 float32 in encoderlab) and ``compiled`` (``torch.compile`` of the fast model, and of diffusers). For each it
 prints the time, the peak memory, the multiply-adds of one pass (:func:`encoderlab.cost.count_multiply_adds`),
 the achieved G multiply-adds per second, the fraction of the machine's peak for the dtype
-(:func:`machine_peak`) and of the best matrix product measured (:func:`gemm_rates`), and the largest difference from the same library's float32 eager output.
+(:func:`machine_peak`) and of the best matrix product measured (:func:`gemm_rates`), and the largest
+difference from the same library's float32 eager output.
 
 This is a benchmark, not a test: its numbers depend on the machine and on what else runs on it.
 """

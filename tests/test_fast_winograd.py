@@ -140,7 +140,8 @@ def test_default_threshold_follows_the_cpu_kernels(monkeypatch):
     from encoderlab import fast_winograd
 
     plain = randomise(Decoder(**SMALL_ATTN), 5)
-    for capability, want in (("AVX512", 0), ("AVX2", fast_winograd.WINOGRAD_MIN_CHANNELS), ("DEFAULT", 256)):
+    wide = fast_winograd.WINOGRAD_MIN_CHANNELS
+    for capability, want in (("AVX512", 0), ("AVX2", wide), ("DEFAULT", wide)):
         monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda c=capability: c)
         assert fast_winograd.default_min_channels() == want
     # speed_up without a threshold uses the default: off where the kernels use AVX-512

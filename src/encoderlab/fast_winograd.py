@@ -11,8 +11,9 @@ with ``*`` the elementwise product of two 4x4 arrays and small constant matrices
 computed once; ``V = B^T d B`` takes only additions. Over ``C_in`` input and ``C_out`` output channels the
 elementwise products become 16 matrix products, ``(tiles, C_in) @ (C_in, C_out)``, one per position of the
 4x4 array (computed as 1x1 convolutions: oneDNN's kernels, about twice the speed of PyTorch's float32 CPU
-matrix product on an AMD CPU with AVX-512): 16 multiply-adds per tile and channel pair instead of 4 x 9 = 36. The identity is exact (float64
-agrees with the direct convolution to 1e-13); in float32 the additions around the products round a little.
+matrix product on an AMD CPU with AVX-512): 16 multiply-adds per tile and channel pair instead of 4 x 9 = 36.
+The identity is exact (float64 agrees with the direct convolution to 1e-13); in float32 the additions around
+the products round a little.
 
 The transforms are additions over arrays four times the size of the input and output, so the algorithm pays
 only where the matrix products dominate: many channels on a small map. :func:`winograd_conv3x3` is the
@@ -44,6 +45,7 @@ WINOGRAD_MIN_CHANNELS = 256
 #: 128x128 map with 128 channels ran 1.7x faster than the whole map at once; a 32x32 map with 512 channels
 #: runs in two bands, 5% slower than whole).
 BAND_ELEMENTS = 1 << 20
+
 
 def default_min_channels() -> int:
     """The ``winograd_min_channels`` :func:`~encoderlab.fast.speed_up` uses when given none: 0 (Winograd's

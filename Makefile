@@ -29,7 +29,7 @@ help:
 	@echo "make pdf      the whole book as one PDF (Chromium prints the single-page build) -> _build/pdf/"
 	@echo "make execute  re-execute every chapter notebook and assignment master in place on CPU (after changing src/)"
 	@echo "make assignments  student notebooks and autograder zips for every assignment master -> _build/assignments/"
-	@echo "make weights  train the book's autoencoders from nothing (runs/kl-f8, runs/kl-f4; resumable, over an hour on a CPU)"
+	@echo "make weights  train the book's autoencoders from nothing (runs/kl-f8, runs/kl-f4; resumable, about two hours on a CPU)"
 	@echo "make clean    remove _build (keeps .venv)"
 
 install: $(STAMP)

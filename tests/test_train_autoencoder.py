@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from encoderlab import GroupNorm
 from encoderlab.data import make_dataset
 from encoderlab.data.photographs import PhotoCrops
 from encoderlab.ldm import AutoencoderKL
@@ -32,8 +33,11 @@ def test_presets_build_ldm_models_with_diffusers_parameter_counts():
         ref = diffusers.AutoencoderKL(in_channels=3, out_channels=3, latent_channels=latent[0],
                                       down_block_types=("DownEncoderBlock2D",) * len(blocks),
                                       up_block_types=("UpDecoderBlock2D",) * len(blocks),
-                                      block_out_channels=blocks, layers_per_block=2, norm_num_groups=32)
+                                      block_out_channels=blocks, layers_per_block=2, norm_num_groups=8)
         assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in ref.parameters())
+        # Stable Diffusion's four channels per group at the first level (LDM's 32 groups would be one each)
+        assert {m.num_groups for m in ours.modules() if isinstance(m, GroupNorm)} == {8}
+        assert {m.num_groups for m in ref.modules() if isinstance(m, torch.nn.GroupNorm)} == {8}
 
 
 def test_image_size_must_fit_the_model():

@@ -35,9 +35,11 @@ def check_trainable(name: str, model) -> None:
 
 
 def _kl(ch_mult: list[int], z_channels: int) -> dict:
-    # attention only in the middle (as SD's VAE); ``resolution`` only places attn_resolutions, here none
+    # attention only in the middle (as SD's VAE); ``resolution`` only places attn_resolutions, here none.
+    # 8 GroupNorm groups: Stable Diffusion's four channels per group at the first level (LDM's 32 groups would
+    # hold one channel each at ch=32, an instance norm that wipes out every channel's mean over the image)
     return {"ddconfig": {"ch": 32, "ch_mult": ch_mult, "num_res_blocks": 2, "attn_resolutions": [],
-                         "dropout": 0.0, "resolution": 256, "z_channels": z_channels},
+                         "dropout": 0.0, "resolution": 256, "z_channels": z_channels, "norm_num_groups": 8},
             "embed_dim": z_channels}
 
 #: Model sizes for :class:`TrainConfig` (``im_channels`` is filled in from the dataset).

@@ -9,11 +9,12 @@ number of values. bfloat16 autocast where the CPU computes in bfloat16 natively 
 float32 elsewhere, where bfloat16 convolutions are many times slower), a warm-up and a cosine learning-rate
 schedule, and an average of the weights (which is what is shipped).
 
-Sized on a 2-core Xeon with AMX (bfloat16 in hardware): ``make weights`` trains both recipes at once, each in
-one process with one CPU thread (:data:`RECIPE_THREADS`; a CPU run repeats bit for bit only with the same
-thread count), kl-f8 at about 1.5 s per step and kl-f4 at 1.7 s on 128x128 crops, so each takes a little over
-an hour. On a CPU without native bfloat16 the same recipe trains in float32, slower (1.6 times the bfloat16
-step on the machine above; far more on a machine where float32 convolutions are slow too). A
+Sized on a 2-core AMD EPYC with AVX-512 BF16 (bfloat16 in hardware, no AMX): ``make weights`` trains both
+recipes at once, each in one process with one CPU thread (:data:`RECIPE_THREADS`; a CPU run repeats bit for
+bit only with the same thread count), kl-f8 at about 1.6 s per step and kl-f4 at 1.9 s on 128x128 crops, so
+each takes about two and a quarter hours. On a CPU without native bfloat16 the same recipe trains in float32,
+slower (1.6 times the bfloat16 step on a Xeon with AMX; far more on a machine where float32 convolutions are
+slow too). Both models use 8 GroupNorm groups (:data:`~encoderlab.train.config.MODEL_PRESETS`). A
 step checkpoint is kept every 200 steps, so that the held-out quality can be measured against the steps after
 the run (:mod:`~encoderlab.train.publish`). The card of each shipped model records the machine, the wall
 time and the held-out quality it reached.
@@ -29,12 +30,12 @@ RECIPE_THREADS = 1
 _COMMON = {
     "dataset": "photographs", "image_size": 128, "batch_size": 8, "lr": 8e-4, "weight_decay": 0.0,
     "beta": 1e-6, "recon": "l1", "grad_clip": 1.0, "amp": "bf16-native", "seed": 0, "lr_schedule": "cosine",
-    "lr_warmup_steps": 200, "ema_decay": 0.999, "log_every": 25, "eval_every": 500, "ckpt_every": 200,
+    "lr_warmup_steps": 200, "ema_decay": 0.995, "log_every": 25, "eval_every": 500, "ckpt_every": 200,
     "sample_every": 0, "keep_checkpoints": 40,
 }
 
 #: ``name -> TrainConfig fields`` of each shipped model's run.
 RECIPES: dict[str, dict] = {
-    "kl-f8": {**_COMMON, "model": "kl-f8", "steps": 2600},
-    "kl-f4": {**_COMMON, "model": "kl-f4", "steps": 2300},
+    "kl-f8": {**_COMMON, "model": "kl-f8", "steps": 5200},
+    "kl-f4": {**_COMMON, "model": "kl-f4", "steps": 4000},
 }

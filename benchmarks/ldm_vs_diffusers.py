@@ -6,6 +6,7 @@ Run from the repository root (after ``make install``)::
     .venv/bin/python benchmarks/ldm_vs_diffusers.py --preset seed    # seed 001: attention at 16x16 too
     .venv/bin/python benchmarks/ldm_vs_diffusers.py --preset sd --size 256 --repeats 5   # full SD VAE (slow)
     .venv/bin/python benchmarks/ldm_vs_diffusers.py --preset sd --memory-only   # peak memory only, no timing
+    .venv/bin/python benchmarks/ldm_vs_diffusers.py --preset sd --keep-memory   # time without page faults
 
 Both models are built from one config with random weights; encoderlab's weights are transplanted into
 diffusers through :func:`encoderlab.weights.export_weights`, and the outputs are checked equal first. Then, under
@@ -13,7 +14,9 @@ diffusers through :func:`encoderlab.weights.export_weights`, and the outputs are
 with the order flipped every round), so that a change in machine load hits both alike; the script prints the
 median wall-clock time, the best wall-clock time and the median CPU time (``time.process_time``: the work
 done, less sensitive to other processes on a shared machine) of each, and the ratios encoderlab / diffusers
-(< 1: encoderlab is faster). Each timed sample averages several forward passes (``--inner``).
+(< 1: encoderlab is faster). Each timed sample averages several forward passes (``--inner``). It also counts
+the minor page faults of each pass (:func:`minor_faults`): part of the time, and the part that depends most
+on how much a model allocates and that varies most between runs; ``--keep-memory`` times without them.
 
 Peak memory is measured with the PyTorch profiler: every CPU allocation and free made during one forward
 pass is recorded in order, and the peak of the running total (above what was allocated before the pass) is
@@ -173,10 +176,43 @@ def variants(ours, ref, x, names, winograd_min_channels=None):
     return out, fast
 
 
+def minor_faults() -> int:
+    """Minor page faults of this process so far (``getrusage``; 0 where the platform has no ``resource``).
+
+    A forward pass that allocates a block the C allocator had handed back to the operating system touches
+    fresh pages, and the kernel maps and zeroes each 4 KiB page on its first write: with glibc's default
+    settings a large freed block at the top of the heap is returned at once, so every pass pays again, and a
+    model that allocates more per pass pays more (a few microseconds per page, tens of milliseconds per pass
+    at SD width). The table prints the median per pass, beside the time it is part of."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def keep_freed_memory() -> bool:
+    """Tell glibc's allocator to keep every freed block in the process (``mallopt``: no trimming of the heap,
+    no ``mmap`` for large blocks), so that after the warm-up no pass touches a fresh page. For ``--keep-memory``:
+    the time of the computation alone, without the page faults (:func:`minor_faults`) whose number varies
+    from run to run with where the allocator happened to place the blocks. Process-wide, for both libraries
+    alike; False where the C library is not glibc."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_max = -1, -4  # glibc's malloc.h
+    return bool(mallopt(m_trim_threshold, 2**30)) and bool(mallopt(m_mmap_max, 0))
+
+
 def time_interleaved(fns: dict, inner: int, repeats: int):
-    """``repeats`` interleaved rounds over all variants (the order rotated every round): ``(wall, cpu, inner)``,
-    ``wall`` and ``cpu`` dicts of per-forward-pass seconds; ``inner`` passes per sample (0: about 0.3 s for
-    diffusers' float32 eager pass)."""
+    """``repeats`` interleaved rounds over all variants (the order rotated every round): ``(wall, cpu, faults,
+    inner)``, ``wall`` and ``cpu`` dicts of per-forward-pass seconds, ``faults`` of per-pass minor page faults
+    (:func:`minor_faults`); ``inner`` passes per sample (0: about 0.3 s for diffusers' float32 eager pass)."""
     for fn in fns.values():
         fn(), fn()  # warm-up (one-time allocations, oneDNN primitive caches, compilation)
     if inner <= 0:
@@ -189,14 +225,17 @@ def time_interleaved(fns: dict, inner: int, repeats: int):
     names = list(fns)
     wall = {k: [] for k in names}
     cpu = {k: [] for k in names}
+    faults = {k: [] for k in names}
     for r in range(repeats):
         for name in names[r % len(names):] + names[:r % len(names)]:
+            start_faults = minor_faults()
             start, start_cpu = time.perf_counter(), time.process_time()
             for _ in range(inner):
                 fns[name]()
             cpu[name].append((time.process_time() - start_cpu) / inner)
             wall[name].append((time.perf_counter() - start) / inner)
-    return wall, cpu, inner
+            faults[name].append((minor_faults() - start_faults) / inner)
+    return wall, cpu, faults, inner
 
 
 def report_part(part, ours, ref, x, args, peak_rate, gemm) -> bool:
@@ -213,7 +252,7 @@ def report_part(part, ours, ref, x, args, peak_rate, gemm) -> bool:
         diff = (outputs["encoderlab eager"] - outputs["diffusers eager"]).abs().max().item()
         print(f"\n{part}: input {tuple(x.shape)}, max |encoderlab - diffusers| = {diff:.2e} (float32 eager)")
         if not args.memory_only:
-            wall, cpu, inner = time_interleaved(fns, args.inner, args.repeats)
+            wall, cpu, faults, inner = time_interleaved(fns, args.inner, args.repeats)
         mem = {k: min(peak_bytes(fn) for _ in range(2)) for k, fn in fns.items() if "compiled" not in k}
     # Winograd's algorithm steps aside under autocast and torch.compile: those variants do the fast path's
     # other savings only (the folded upsamplers)
@@ -226,7 +265,7 @@ def report_part(part, ours, ref, x, args, peak_rate, gemm) -> bool:
           f"{macs['aside'] / 1e9:.2f} G bfloat16 and compiled, where it steps aside), diffusers "
           f"{macs['diffusers'] / 1e9:.2f} G")
     head = f"  {'variant':26s} {'median ms':>9s} {'CPU ms':>8s} {'peak MiB':>8s} {'GMAC/s':>7s} {'of peak':>7s}"
-    print(head + f" {'of best GEMM':>12s} {'max |diff| vs fp32':>18s}")
+    print(head + f" {'of best GEMM':>12s} {'faults':>7s} {'max |diff| vs fp32':>18s}")
     for name in fns:
         own = "encoderlab eager" if name.startswith("encoderlab") else "diffusers eager"
         err = (outputs[name] - outputs[own]).abs().max().item()
@@ -234,15 +273,17 @@ def report_part(part, ours, ref, x, args, peak_rate, gemm) -> bool:
                       else "encoderlab fast" if name == "encoderlab fast" else "aside"]
         peak = f"{mem[name] / 2**20:8.2f}" if name in mem else f"{'-':>8s}"
         if args.memory_only:
-            print(f"  {name:26s} {'-':>9s} {'-':>8s} {peak} {'-':>7s} {'-':>7s} {'-':>12s} {err:18.2e}")
+            print(f"  {name:26s} {'-':>9s} {'-':>8s} {peak} {'-':>7s} {'-':>7s} {'-':>12s} {'-':>7s} {err:18.2e}")
             continue
         med = statistics.median(wall[name])
         rate = n_macs / med
         dtype = table[name][1]
         print(f"  {name:26s} {med * 1e3:9.1f} {statistics.median(cpu[name]) * 1e3:8.1f} {peak} "
-              f"{rate / 1e9:7.1f} {rate / peak_rate[dtype]:7.1%} {rate / gemm[dtype]:12.1%} {err:18.2e}")
+              f"{rate / 1e9:7.1f} {rate / peak_rate[dtype]:7.1%} {rate / gemm[dtype]:12.1%} "
+              f"{statistics.median(faults[name]):7.0f} {err:18.2e}")
     if not args.memory_only:
-        print(f"  ({args.repeats} interleaved rounds of {inner} forward pass(es) per variant; median wall time)")
+        print(f"  ({args.repeats} interleaved rounds of {inner} forward pass(es) per variant; median wall time; "
+              f"faults: minor page faults per pass, see minor_faults)")
         base = statistics.median(wall["diffusers eager"])
         for name in fns:
             if name.startswith("encoderlab"):
@@ -275,6 +316,9 @@ def main(argv=None) -> int:
                         help="speed_up's threshold for Winograd's algorithm (0: off; default: speed_up's, which "
                              "depends on the CPU)")
     parser.add_argument("--clock-ghz", type=float, help="the clock for the machine's peak (default: /proc/cpuinfo)")
+    parser.add_argument("--keep-memory", action="store_true",
+                        help="keep freed memory in the process (keep_freed_memory): time the computation without "
+                             "page faults")
     parser.add_argument("--memory-only", action="store_true",
                         help="skip the timing: check the outputs and measure peak memory only (deterministic, so "
                              "meaningful on a busy machine)")
@@ -288,11 +332,14 @@ def main(argv=None) -> int:
     if args.memory_only:
         args.variants = ",".join(v for v in args.variants.split(",") if v != "compiled")
 
+    if args.keep_memory and not keep_freed_memory():
+        print("--keep-memory: this C library has no glibc mallopt; freed memory is handled as usual")
     pairs, inputs = build(args)
     peak = machine_peak(torch.get_num_threads(), args.clock_ghz)
     print(f"preset {args.preset}: ch={args.ch} ch_mult=({args.ch_mult}) num_res_blocks={args.num_res_blocks} "
           f"attn_resolutions=[{args.attn_resolutions}] input {args.batch}x3x{args.size}x{args.size}; "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+          + ("; freed memory kept (--keep-memory)" if args.keep_memory else ""))
     print(f"machine peak ({torch.get_num_threads()} cores x {peak['clock_ghz']:.2f} GHz x {peak['pipes']} FMA pipes "
           f"x {peak['lanes']} float32 lanes): {peak['float32'] / 1e9:.0f} G multiply-adds/s float32, "
           f"{peak['bfloat16'] / 1e9:.0f} bfloat16 (see machine_peak for what is assumed)")

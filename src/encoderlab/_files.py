@@ -13,6 +13,7 @@ import errno
 import hashlib
 import os
 import secrets
+import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -106,13 +107,25 @@ def read_safetensors(path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     return tensors, metadata
 
 
+def _file_mode(path: Path) -> int:
+    """The permission bits for a file written at ``path``: the existing file's, else ``0o666`` less the umask."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     """Write ``path`` atomically: ``write(tmp)`` fills a temporary file in the same folder, which is flushed to
     disk and then renamed over ``path`` with ``os.replace``.
 
     A crash or an exception while writing leaves an existing file at ``path`` untouched and no temporary file
     behind; a storage error (disk full, read-only folder, ...) is raised as a :class:`StorageError` naming
-    ``path``. The folder must exist. Chapter 7, *Loading real checkpoints*, and Chapter 8, *Checkpoints: stop,
+    ``path``. The folder must exist. The file gets the permissions of the file it replaces, or those a plain
+    ``open(path, "w")`` would give (``0o666`` less the umask): some writers (safetensors' among them) create
+    their files readable by their owner only. Chapter 7, *Loading real checkpoints*, and Chapter 8, *Checkpoints: stop,
     resume, and get exactly the same model*. Returns ``path`` as a :class:`~pathlib.Path`.
     """
     path = Path(path)
@@ -121,6 +134,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
         write(str(tmp))
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+        os.chmod(tmp, _file_mode(path))
         os.replace(tmp, path)
     except StorageError:
         raise

@@ -126,7 +126,8 @@ pdf-check: pdf
 
 # The named training runs of encoderlab.train.recipes, all at once (one CPU thread each, logs in runs/NAME.log),
 # then each exported into the package with its model card. Run again to continue after an interruption (each
-# resumes from its newest intact checkpoint). About 70 minutes on 2 cores with AMX; not part of `make test`.
+# resumes from its newest intact checkpoint). About two and a quarter hours on 2 cores with AVX-512 BF16 (the
+# recipes' docstring); not part of `make test`.
 RECIPES ?= kl-f8 kl-f4
 weights: $(STAMP)
 	@mkdir -p runs; pids=""; for r in $(RECIPES); do \

@@ -125,8 +125,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     behind; a storage error (disk full, read-only folder, ...) is raised as a :class:`StorageError` naming
     ``path``. The folder must exist. The file gets the permissions of the file it replaces, or those a plain
     ``open(path, "w")`` would give (``0o666`` less the umask): some writers (safetensors' among them) create
-    their files readable by their owner only. Chapter 7, *Loading real checkpoints*, and Chapter 8, *Checkpoints: stop,
-    resume, and get exactly the same model*. Returns ``path`` as a :class:`~pathlib.Path`.
+    their files readable by their owner only. Chapter 7, *Loading real checkpoints*, and Chapter 8,
+    *Checkpoints: stop, resume, and get exactly the same model*. Returns ``path`` as a :class:`~pathlib.Path`.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")

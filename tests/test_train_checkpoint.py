@@ -69,3 +69,29 @@ def test_a_failed_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         t.save(path)
     assert path.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["last.safetensors"]
+
+
+def test_load_and_resume_read_the_file_once(tmp_path, monkeypatch):
+    import encoderlab.train.checkpoint as checkpoint_module
+    import encoderlab.train.trainer as trainer_module
+
+    t = micro_trainer()
+    t.train(2)
+    path = t.save(tmp_path / "ck.safetensors")
+    reads = []
+
+    def counting_read(p):
+        reads.append(p)
+        return read_checkpoint(p)
+
+    monkeypatch.setattr(trainer_module, "read_checkpoint", counting_read)
+    monkeypatch.setattr(checkpoint_module, "read_checkpoint", counting_read)
+    resumed = Trainer.resume(path)
+    assert len(reads) == 1
+    assert resumed.step == 2
+    for key, value in t.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[key], value)
+    reads.clear()
+    fresh = micro_trainer()
+    fresh.load(path)
+    assert len(reads) == 1 and fresh.step == 2

@@ -180,6 +180,13 @@ def load_checkpoint(path: str | os.PathLike, model: VAE, optimizer: torch.optim.
     _check_vae(model)
     _check_optimizer(optimizer)
     tensors, meta = read_checkpoint(path)
+    return restore_checkpoint(path, model, optimizer, tensors, meta)
+
+
+def restore_checkpoint(path: str | os.PathLike, model: VAE, optimizer: torch.optim.Optimizer | None,
+                       tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    """:func:`load_checkpoint` for a checkpoint already read with :func:`read_checkpoint` (``path`` names it in
+    errors): checks it against ``model`` and loads it, without reading the file again."""
     saved = meta.get("model_config") or {}
     kinds = ["an AutoencoderKL" if "ddconfig" in c else "a VAE" for c in (saved, model.config)]
     if kinds[0] != kinds[1]:

@@ -21,7 +21,7 @@ from ..distributions import DiagonalGaussian, elbo_loss
 from ..fast import cpu_has_native_bfloat16
 from ..ldm import AutoencoderKL
 from ..vae import VAE
-from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, read_checkpoint, restore_checkpoint, save_checkpoint
 from .config import RECON_KINDS, TrainConfig, build_model, check_trainable
 from .determinism import make_deterministic
 from .distributed import (
@@ -222,7 +222,10 @@ class Trainer:
     def load(self, path: str | os.PathLike) -> dict:
         """Restore a checkpoint of the same run into this trainer (model, optimizer, step, history); the run's
         data, model, batch size, seed and objective must be the same (``beta``, ``lr``, ``steps`` may differ)."""
-        tensors, meta = read_checkpoint(path)
+        return self._restore(path, *read_checkpoint(path))
+
+    def _restore(self, path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+        """:meth:`load` of a checkpoint already read (the file is read once)."""
         saved = meta.get("train_config")
         if isinstance(saved, dict):
             mine = self.config.to_dict()
@@ -230,7 +233,7 @@ class Trainer:
             if diffs:
                 detail = "; ".join(f"{k}: checkpoint {saved.get(k)!r} vs now {mine.get(k)!r}" for k in diffs)
                 raise CheckpointError(f"{path} comes from a different run ({detail})")
-        meta = load_checkpoint(path, self.model, self.optimizer)
+        restore_checkpoint(path, self.model, self.optimizer, tensors, meta)
         self.step = meta["step"]
         self.history = list(meta["history"])
         if self.scaler is not None and meta.get("scaler"):
@@ -250,7 +253,7 @@ class Trainer:
 
         ``steps`` optionally raises the run's total step count. Keyword arguments go to the constructor.
         """
-        _, meta = read_checkpoint(path)
+        tensors, meta = read_checkpoint(path)
         if meta.get("train_config") is None:
             raise CheckpointError(f"{path} holds no training config; build a Trainer and call .load(path)")
         data = dict(meta["train_config"])
@@ -261,7 +264,7 @@ class Trainer:
         except (TypeError, ValueError) as err:
             raise CheckpointError(f"{path} holds a training config this code refuses: {err}") from err
         trainer = cls(config, **kwargs)
-        trainer.load(path)
+        trainer._restore(path, tensors, meta)
         return trainer
 
 

@@ -89,7 +89,13 @@ def peak_bytes(fn) -> int:
     return peak_memory(fn, device="cpu", method="allocator")
 
 
-def machine_peak(cores: int, clock_ghz: float | None = None) -> dict:
+#: bfloat16 multiply-adds per cycle and core of Intel's AMX matrix unit (TMUL): Intel gives 1,024 bfloat16
+#: operations per cycle (against 64 float32 for two AVX-512 FMA units, which count a multiply-add as two), so
+#: 512 multiply-adds: a 16x32 by 32x16 tile product (8,192) every 16 cycles.
+AMX_BF16_PER_CYCLE = 512
+
+
+def machine_peak(cores: int, clock_ghz: float | None = None, cpuinfo: str | None = None) -> dict:
     """The CPU's peak multiply-adds per second, float32 and bfloat16, from ``/proc/cpuinfo``.
 
     peak = cores x clock x FMA pipes x lanes per vector (x 2 for bfloat16). What is read and what is assumed:
@@ -100,7 +106,10 @@ def machine_peak(cores: int, clock_ghz: float | None = None) -> dict:
       two 256-bit halves: counted as 1 pipe of 512 bits. (Assumed from the vendors' documentation, not measured.)
     - bfloat16: ``avx512_bf16``'s ``VDPBF16PS`` does 2 multiply-adds per float32 lane (a pair of bf16 products
       added into one float32), assumed at the FMA's throughput: twice the float32 peak. Without the flag
-      bfloat16 is converted and computed in float32: the float32 peak.
+      bfloat16 is converted and computed in float32: the float32 peak. With ``amx_bf16`` (Intel Xeon from
+      Sapphire Rapids on) the matrix unit (AMX's TMUL) does 512 bfloat16 multiply-adds per cycle and core
+      (:data:`AMX_BF16_PER_CYCLE`), which is the bfloat16 peak there; oneDNN's bfloat16 convolutions and products use
+      it, autocast's other work does not, so fractions of this peak are small.
     - clock: ``cpu MHz`` of ``/proc/cpuinfo`` (in a VM: the nominal/TSC frequency). Cores boost above it, so the
       true peak may be higher and the fractions printed optimistic; ``--clock-ghz`` overrides it. ``main``
       prints the clock a 2048x2048 matrix product implies when it beats this peak (on a 2-core AMD EPYC of
@@ -109,7 +118,9 @@ def machine_peak(cores: int, clock_ghz: float | None = None) -> dict:
       a fraction of the best product's too (:func:`gemm_rates`): a ceiling measured, not assumed.
     - cores: the torch threads (one per physical core here; SMT siblings share the FMA units).
     """
-    text = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    if cpuinfo is None:  # the text of /proc/cpuinfo (given: for tests)
+        cpuinfo = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    text = cpuinfo
     flags = set(re.search(r"^flags\s*:(.*)$", text, re.M).group(1).split()) if "flags" in text else set()
     family = re.search(r"^cpu family\s*:\s*(\d+)", text, re.M)
     mhz = re.search(r"^cpu MHz\s*:\s*([\d.]+)", text, re.M)
@@ -117,8 +128,12 @@ def machine_peak(cores: int, clock_ghz: float | None = None) -> dict:
     lanes = 16 if "avx512f" in flags else 8
     pipes = 1 if lanes == 16 and family and int(family.group(1)) == 25 else 2
     fp32 = cores * clock * 1e9 * pipes * lanes
-    bf16 = 2 * fp32 if "avx512_bf16" in flags else fp32
-    return {"float32": fp32, "bfloat16": bf16, "clock_ghz": clock, "pipes": pipes, "lanes": lanes}
+    if "amx_bf16" in flags:
+        bf16 = cores * clock * 1e9 * AMX_BF16_PER_CYCLE
+    else:
+        bf16 = 2 * fp32 if "avx512_bf16" in flags else fp32
+    return {"float32": fp32, "bfloat16": bf16, "clock_ghz": clock, "pipes": pipes, "lanes": lanes,
+            "amx": "amx_bf16" in flags}
 
 
 def gemm_rates(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> dict:
@@ -340,8 +355,9 @@ def main(argv=None) -> int:
           f"attn_resolutions=[{args.attn_resolutions}] input {args.batch}x3x{args.size}x{args.size}; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads"
           + ("; freed memory kept (--keep-memory)" if args.keep_memory else ""))
+    bf16_how = f"; AMX: x {AMX_BF16_PER_CYCLE} bfloat16 per cycle" if peak["amx"] else ""
     print(f"machine peak ({torch.get_num_threads()} cores x {peak['clock_ghz']:.2f} GHz x {peak['pipes']} FMA pipes "
-          f"x {peak['lanes']} float32 lanes): {peak['float32'] / 1e9:.0f} G multiply-adds/s float32, "
+          f"x {peak['lanes']} float32 lanes{bf16_how}): {peak['float32'] / 1e9:.0f} G multiply-adds/s float32, "
           f"{peak['bfloat16'] / 1e9:.0f} bfloat16 (see machine_peak for what is assumed)")
     rates = {}
     if not args.memory_only:

@@ -279,6 +279,15 @@ def report_part(part, ours, ref, x, args, peak_rate, gemm) -> bool:
           f"{macs['encoderlab fast'] / 1e9:.2f} G ({winograd} convolutions by Winograd's algorithm; "
           f"{macs['aside'] / 1e9:.2f} G bfloat16 and compiled, where it steps aside), diffusers "
           f"{macs['diffusers'] / 1e9:.2f} G")
+    kept = 0
+    for m in fast.modules():
+        if getattr(m, "_kept", None) is not None:  # a ResizeConvUpsample's transposed kernel
+            kept += m._kept[2].nbytes
+        if getattr(m, "_winograd", None) is not None:  # a convolution's Winograd transform
+            kept += m._winograd[1].nbytes
+    weights = sum(p.nbytes for p in ours.parameters())
+    print(f"  encoderlab fast keeps {kept / 2**20:.1f} MiB of derived kernels beside its {weights / 2**20:.1f} MiB of "
+          f"weights ({kept / weights:.0%}; made by the first pass, not in the peaks below)")
     head = f"  {'variant':26s} {'median ms':>9s} {'CPU ms':>8s} {'peak MiB':>8s} {'GMAC/s':>7s} {'of peak':>7s}"
     print(head + f" {'of best GEMM':>12s} {'faults':>7s} {'max |diff| vs fp32':>18s}")
     for name in fns:

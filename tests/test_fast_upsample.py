@@ -138,11 +138,16 @@ def test_speed_up_copies_and_moves():
 
 def test_speed_up_needs_less_memory():
     """The flat forward drops each level's input once it is consumed; the resize-convolution never stores the
-    upsampled map (the "tensors" peak: deterministic on any machine)."""
+    upsampled map (the "tensors" peak: deterministic on any machine). The upsamplers' kept kernels are made by
+    the first call and held beside the weights (16/9 of the upsamplers' weights): measured from the second."""
     for cls, x, bound in ((Encoder, torch.randn(1, 3, 64, 64), 0.8), (Decoder, torch.randn(1, 4, 16, 16), 0.95)):
         plain = randomise(cls(**SMALL_SD), 7)
         fast = speed_up(copy.deepcopy(plain))
+        peak_memory(fast, x)
         assert peak_memory(fast, x) < bound * peak_memory(plain, x), cls.__name__
+        kept = sum(m.kept_kernel().numel() * 4 for m in fast.modules() if isinstance(m, ResizeConvUpsample))
+        assert kept == sum(16 * m.conv.weight.numel() // 9 * 4 for m in fast.modules()
+                           if isinstance(m, ResizeConvUpsample))
 
 
 def test_speed_up_bad_arguments():
@@ -171,3 +176,37 @@ def test_a_wide_upsampler_computes_its_output_channels_in_groups():
         assert peak_memory(fast, x) < 0.6 * peak_memory(lambda t: F.conv_transpose2d(
             t, fast.kernel(), up.conv.bias, stride=2, padding=1), x)
     assert torch.equal(fast(x), whole)  # with autograd: the whole kernel, as before
+
+
+def test_a_kept_kernel_is_reused_until_the_weight_changes():
+    up = randomise(Upsample(16), 9)
+    fast = ResizeConvUpsample(up, keep_kernel=True)
+    assert "kernel kept" in repr(fast)
+    x = torch.randn(2, 16, 5, 6)
+    with torch.no_grad():
+        first = fast(x)
+        kernel = fast.kept_kernel()
+        assert fast.kept_kernel() is kernel  # reused, not rebuilt
+        assert torch.equal(kernel, resize_conv_kernel(up.conv.weight))
+        assert torch.equal(first, ResizeConvUpsample(up)(x))  # the same computation as without keeping
+        assert max_diff(first, plain_resize_conv(x, up.conv)) < 1e-4
+        up.conv.weight.mul_(-0.5)  # an in-place update (an optimiser step, load_state_dict)
+        assert fast.kept_kernel() is not kernel
+        assert max_diff(fast(x), plain_resize_conv(x, up.conv)) < 1e-4
+        up.conv.weight = torch.nn.Parameter(torch.randn_like(up.conv.weight))  # a new tensor
+        assert max_diff(fast(x), plain_resize_conv(x, up.conv)) < 1e-4
+        fast.double()  # a move
+        assert fast(x.double()).dtype == torch.float64
+        assert fast.kept_kernel().dtype == torch.float64
+    # with autograd the kernel is derived on the call, so gradients reach the weight
+    fast.float()
+    fast(x).square().sum().backward()
+    assert up.conv.weight.grad is not None and up.conv.weight.grad.abs().sum() > 0
+
+
+def test_speed_up_keeps_the_upsamplers_kernels():
+    fast = speed_up(randomise(Decoder(**SMALL_SD), 10))
+    ups = [m for m in fast.modules() if isinstance(m, ResizeConvUpsample)]
+    assert ups and all(m.keep_kernel for m in ups)
+    with pytest.raises(TypeError, match="keep_kernel must be a bool"):
+        ResizeConvUpsample(Upsample(4), keep_kernel="yes")

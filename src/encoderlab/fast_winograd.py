@@ -56,7 +56,10 @@ def default_min_channels() -> int:
     memory that PyTorch cannot fuse into the products, cost what the 2.25x fewer multiply-adds save: 512 -> 512
     channels on 32x32 and on 64x64 as fast, on 16x16 1.15x slower, 256 -> 256 on 64x64 1.11x slower. With AVX2
     the direct convolution is further from the peak and the algorithm is 1.2 to 1.6x faster (see
-    :data:`WINOGRAD_MIN_CHANNELS`).
+    :data:`WINOGRAD_MIN_CHANNELS`). On a 2-core Intel Xeon with AVX-512 and AMX it loses too: with the
+    algorithm on from 256 channels Stable Diffusion's encoder took 1.10 of diffusers' time at 128x128 against
+    0.91 without, its decoder 0.97 against 0.87 (two runs minutes apart; ``benchmarks/ldm_vs_diffusers.py
+    --winograd-min-channels 256``).
     """
     return 0 if torch.backends.cpu.get_cpu_capability() == "AVX512" else WINOGRAD_MIN_CHANNELS
 

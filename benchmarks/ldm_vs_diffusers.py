@@ -284,7 +284,7 @@ def report_part(part, ours, ref, x, args, peak_rate, gemm) -> bool:
         if getattr(m, "_kept", None) is not None:  # a ResizeConvUpsample's transposed kernel
             kept += m._kept[2].nbytes
         if getattr(m, "_winograd", None) is not None:  # a convolution's Winograd transform
-            kept += m._winograd[1].nbytes
+            kept += m._winograd[2].nbytes
     weights = sum(p.nbytes for p in ours.parameters())
     print(f"  encoderlab fast keeps {kept / 2**20:.1f} MiB of derived kernels beside its {weights / 2**20:.1f} MiB of "
           f"weights ({kept / weights:.0%}; made by the first pass, not in the peaks below)")

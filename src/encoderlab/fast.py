@@ -277,3 +277,23 @@ def bfloat16_autocast(device: torch.device | str = "cpu") -> torch.autocast:
     if device.type not in ("cpu", "cuda"):
         raise ValueError(f"device must be a CPU or CUDA device, got {device}")
     return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def kept_derived(module: nn.Module, name: str, weight: torch.Tensor, build) -> torch.Tensor:
+    """``build(weight)``, kept on ``module`` as attribute ``name`` and reused while ``weight`` is the same tensor
+    with the same values (a new tensor, a move, a cast or any in-place update -- an optimiser step,
+    ``load_state_dict`` -- builds it again), computed without autograd. The fast path's derived kernels (the
+    upsamplers' transposed kernels, Winograd's transformed ones) are kept this way.
+
+    The entry ``(source, version, derived)`` holds the weight tensor it came from, so that storage cannot be
+    freed and its address reused while the entry exists: "same storage, same version" means "same values".
+    """
+    kept = getattr(module, name, None)
+    if (kept is None or kept[0].untyped_storage().data_ptr() != weight.untyped_storage().data_ptr()
+            or kept[0].dtype != weight.dtype or kept[0].device != weight.device
+            or kept[0].stride() != weight.stride() or kept[1] != weight._version):
+        with torch.no_grad():
+            source = weight.detach()
+            kept = (source, weight._version, build(source))
+        setattr(module, name, kept)
+    return kept[2]

@@ -93,7 +93,7 @@ class ResizeConvUpsample(nn.Module):
         self.with_conv = True
         self.conv = upsample.conv
         self.keep_kernel = check_bool("keep_kernel", keep_kernel)
-        self._kept = None  # (the weight it came from, its version, the kernel)
+        self._kept = None  # kept_derived's entry: (the weight it came from, its version, the kernel)
 
     def kernel(self) -> torch.Tensor:
         """The ``(C, C, 4, 4)`` transposed kernel of the current ``conv.weight``.
@@ -110,17 +110,9 @@ class ResizeConvUpsample(nn.Module):
         same values (a new tensor, a move, a cast or any in-place update, an optimiser step or
         ``load_state_dict``, makes a new one), without autograd. It holds 16/9 of the weight's size (36 MiB
         for Stable Diffusion's decoder, 19% of its weights)."""
-        weight = self.conv.weight
-        kept = self._kept
-        # the kept entry holds the weight tensor it came from: its storage cannot be freed and its address
-        # reused while the entry exists, so "same storage, same version" means "same values"
-        if (kept is None or kept[0].untyped_storage().data_ptr() != weight.untyped_storage().data_ptr()
-                or kept[0].dtype != weight.dtype or kept[0].device != weight.device
-                or kept[0].stride() != weight.stride() or kept[1] != weight._version):
-            with torch.no_grad():
-                source = weight.detach()
-                kept = self._kept = (source, weight._version, resize_conv_kernel(source))
-        return kept[2]
+        from .fast import kept_derived
+
+        return kept_derived(self, "_kept", self.conv.weight, resize_conv_kernel)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_tensor("x", x, ndim=4, layout="(B, C, H, W)")

@@ -165,10 +165,7 @@ def winograd_forward(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
             or x.dtype not in (torch.float32, torch.float64) or x.dtype != weight.dtype
             or x.shape[2] % 2 or x.shape[3] % 2):
         return conv._conv_forward(x, weight, conv.bias)
-    key = (weight.data_ptr(), weight._version, weight.dtype, weight.device)
-    cached = getattr(conv, "_winograd", None)
-    if cached is None or cached[0] != key:
-        cached = (key, winograd_weight(weight.detach()))
-        conv._winograd = cached
-    out = winograd_conv3x3(x, cached[1], conv.bias)
+    from .fast import kept_derived
+
+    out = winograd_conv3x3(x, kept_derived(conv, "_winograd", weight, winograd_weight), conv.bias)
     return out if x.is_contiguous(memory_format=torch.channels_last) else out.contiguous()

@@ -79,6 +79,17 @@ def test_packing_is_int8_per_output_channel():
     assert torch.equal(pack_weights(unpack_weights({"conv.weight": w.half()}))["conv.weight"], packed["conv.weight"])
 
 
+def test_publish_refuses_a_run_that_is_not_the_recipes(tmp_path):
+    from encoderlab.train.publish import publish
+
+    t = kl_trainer(steps=1)
+    t.train()
+    t.save(tmp_path / "run" / "checkpoints" / "last.safetensors")
+    with pytest.raises(ValueError, match=r"not trained with recipe 'kl-f4': its image_size, model, steps"):
+        publish("kl-f4", tmp_path / "run", tmp_path / "into")
+    assert not (tmp_path / "into").exists()
+
+
 def test_repack_stores_a_float16_model_in_8_bits(exported, tmp_path):
     import safetensors.torch as st
 

@@ -133,6 +133,13 @@ def publish(recipe: str, run: str | Path, into: str | Path) -> Path:
     run = Path(run)
     last = run / "checkpoints" / "last.safetensors"
     tensors, meta = read_checkpoint(last)
+    # a field that the run's version of the package did not have yet takes its default
+    expected = TrainConfig(**RECIPES[recipe]).to_dict()
+    trained = TrainConfig.from_dict(meta["train_config"] or {}).to_dict()
+    differ = [k for k in expected if trained[k] != expected[k]]
+    if differ:
+        raise ValueError(f"{run} was not trained with recipe {recipe!r}: its {', '.join(differ)} differ from "
+                         "the recipe's, so the card's command would not make it")
     if meta["step"] < RECIPES[recipe]["steps"]:
         raise ValueError(f"{run} has trained {meta['step']} of the recipe's {RECIPES[recipe]['steps']} steps; "
                          "finish it first (make weights continues it)")

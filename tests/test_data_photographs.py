@@ -8,7 +8,6 @@ from sklearn.datasets import load_sample_images
 from sklearn.decomposition import PCA
 
 from encoderlab.baselines import bicubic_baseline, bicubic_side, fit_patch_pca, pca_patch_baseline
-from encoderlab.data.datasets import make_dataset
 from encoderlab.data.photographs import (
     GREY_WEIGHT,
     HELD_OUT,
@@ -20,7 +19,6 @@ from encoderlab.data.photographs import (
     training_photographs,
     turn_hue,
 )
-from encoderlab.train import TrainConfig
 
 
 def test_split_is_by_whole_photograph_and_disjoint():
@@ -114,29 +112,6 @@ def test_crops_are_a_pure_function_of_seed_and_index():
         a[100]
     with pytest.raises(ValueError, match="size"):
         PhotoCrops(512)
-
-
-def test_a_colour_cast_shifts_each_channel_of_half_the_crops():
-    plain, cast = PhotoCrops(32, length=400, seed=2), PhotoCrops(32, length=400, seed=2, colour_cast=0.25)
-    offsets = [cast.cast(i) for i in range(400)]
-    assert 0.4 < np.mean([o is None for o in offsets]) < 0.6
-    assert all(plain.cast(i) is None for i in range(20))  # no cast asked for: none
-    assert all(PhotoCrops(32, length=20, split="monitor", colour_cast=0.25).cast(i) is None for i in range(20))
-    shifted = [i for i, o in enumerate(offsets) if o is not None]
-    drawn = torch.stack([offsets[i] for i in shifted])
-    assert drawn.abs().max() <= 0.25 and drawn.abs().max() > 0.2 and drawn.shape[1] == 3
-    assert drawn.std(0).min() > 0.1  # each channel its own offset
-    for i in shifted[:5]:  # the same window and hue as without the cast, then the offsets, clamped
-        assert torch.equal(cast[i], (plain[i] + offsets[i][:, None, None]).clamp(-1, 1))
-    unshifted = next(i for i, o in enumerate(offsets) if o is None)
-    assert torch.equal(cast[unshifted], plain[unshifted])
-    with pytest.raises(ValueError, match="colour_cast"):
-        PhotoCrops(32, colour_cast=-0.1)
-    with pytest.raises(ValueError, match="colour_cast"):
-        make_dataset("digits", colour_cast=0.1)
-    with pytest.raises(ValueError, match="colour_cast"):
-        TrainConfig(dataset="digits", colour_cast=0.1)
-    assert make_dataset("photographs", image_size=32, colour_cast=0.25).colour_cast == 0.25
 
 
 def test_bicubic_baseline_keeps_at_most_the_budget():

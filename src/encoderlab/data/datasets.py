@@ -232,21 +232,18 @@ class ImageDataset(Dataset):
 
 
 def make_dataset(name: str, split: str = "train", image_size: int | None = None, *, val_fraction: float = 0.2,
-                 seed: int = 0, num_shapes_images: int = 4096, colour_cast: float = 0.0) -> ImageDataset:
+                 seed: int = 0, num_shapes_images: int = 4096) -> ImageDataset:
     """One split (``"train"``, ``"val"`` or ``"all"``) of a dataset named in :data:`DATASETS`, offline.
 
     ``image_size`` defaults to 8 for digits (their native size) and 32 otherwise. The split is seeded (digits,
     shapes) or spatial (photos, see :func:`load_photo_patches`); ``seed`` only changes the random split and the
-    generated shapes. ``colour_cast`` is the photographs' colour-cast augmentation (:class:`~.photographs.PhotoCrops`).
+    generated shapes.
     Chapter 8, *Data that needs no network*.
     """
     image_size = dataset_image_shape(name, image_size)[-1]
     check_one_of("split", split, ("train", "val", "all"))
     check_float("val_fraction", val_fraction, min_value=0.0, max_value=0.9)
     check_int("seed", seed, min_value=0)
-    check_float("colour_cast", colour_cast, min_value=0.0, max_value=1.0)
-    if colour_cast and name != "photographs":
-        raise ValueError(f"colour_cast is an augmentation of the 'photographs' dataset, not of {name!r}")
     if name == "photographs":
         from .photographs import PhotoCrops
 
@@ -254,7 +251,7 @@ def make_dataset(name: str, split: str = "train", image_size: int | None = None,
             raise ValueError("the 'photographs' dataset has no split 'all': its crops are drawn at random "
                              "('train') or fixed for watching a run ('val')")
         if split == "train":
-            return PhotoCrops(image_size, seed=seed, colour_cast=colour_cast)
+            return PhotoCrops(image_size, seed=seed)
         return PhotoCrops(image_size, length=64, seed=seed, split="monitor")
     if name == "photos":
         if split == "all":

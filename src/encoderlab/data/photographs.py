@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from .._validation import check_float, check_int, check_one_of
+from .._validation import check_int, check_one_of
 
 __all__ = [
     "GREY_WEIGHT",
@@ -172,28 +172,23 @@ def _item_seed(seed: int, index: int) -> int:
 
 class PhotoCrops(Dataset):
     """Random ``size`` x ``size`` crops of the training photographs, flipped left-right at random and, in the
-    ``"train"`` split, half of the time with their hues turned (:func:`turn_hue`) by a random angle (and, if
-    ``colour_cast`` is set, half of the time shifted by a random colour cast).
+    ``"train"`` split, half of the time with their hues turned (:func:`turn_hue`) by a random angle.
 
     Item ``i`` is a pure function of ``(seed, i)``: which photograph (chosen in proportion to its area, so
     every pixel of one photograph is equally likely, and a grey photograph :data:`GREY_WEIGHT` times as often
-    as a colour one of the same area), where, whether flipped, the hue angle (:meth:`hue_angle`) and, with
-    ``colour_cast`` > 0, a colour cast on half of the items (:meth:`cast`). ``length`` is how many distinct
-    items an epoch has (the step sampler of :mod:`~encoderlab.data.batches` shuffles them).
-    ``split="monitor"`` gives a fixed set of crops of the *same* training photographs, for watching the loss
-    during a run -- not a held-out set (that is :func:`held_out_photographs`, never used while training).
+    as a colour one of the same area), where, whether flipped, and the hue angle (:meth:`hue_angle`). ``length`` is how many distinct items an epoch
+    has (the step sampler of :mod:`~encoderlab.data.batches` shuffles them). ``split="monitor"`` gives a fixed
+    set of crops of the *same* training photographs, for watching the loss during a run -- not a held-out
+    set (that is :func:`held_out_photographs`, never used while training).
     Chapter 8, *Photographs that ship with a package*.
     """
 
-    def __init__(self, size: int = 128, *, length: int = 65_536, seed: int = 0, split: str = "train",
-                 colour_cast: float = 0.0) -> None:
+    def __init__(self, size: int = 128, *, length: int = 65_536, seed: int = 0, split: str = "train") -> None:
         check_int("size", size, min_value=8, max_value=TRAIN_SIDES[0])
-        check_float("colour_cast", colour_cast, min_value=0.0, max_value=1.0)
         check_int("length", length, min_value=1)
         check_int("seed", seed, min_value=0)
         check_one_of("split", split, ("train", "monitor"))
         self.size, self.length, self.split = size, length, split
-        self.colour_cast = float(colour_cast)
         self.seed = seed if split == "train" else seed + 1_000_000_007
         self.photos = training_photographs()
         areas = torch.tensor([(p.shape[-2] - size + 1) * (p.shape[-1] - size + 1) for p in self.photos],
@@ -228,30 +223,12 @@ class PhotoCrops(Dataset):
             return 0.0
         return float(torch.rand((), generator=gen, dtype=torch.float64)) * 2.0 * math.pi
 
-    def cast(self, index: int) -> torch.Tensor | None:
-        """The colour cast added to item ``index``: ``None`` (no cast) for half of the items, for every item
-        of the ``"monitor"`` split and when ``colour_cast`` is 0; else one offset per channel, each uniform in
-        ``[-colour_cast, colour_cast]``, added to every pixel (after the hue turn) and clamped to ``[-1, 1]``.
-        It makes a photograph's overall colour something the latent has to carry, rather than something the
-        decoder may guess from the rest of the image."""
-        if self.split != "train" or not self.colour_cast:
-            return None
-        self.window(index)  # checks the index
-        gen = torch.Generator().manual_seed(_item_seed(self.seed + 13, int(index)))
-        if bool(torch.rand((), generator=gen) < 0.5):
-            return None
-        return (torch.rand(3, generator=gen) * 2.0 - 1.0) * self.colour_cast
-
     def __getitem__(self, index: int) -> torch.Tensor:
         k, top, left, flipped = self.window(index)
         crop = self.photos[k][:, top:top + self.size, left:left + self.size]
         crop = crop.flip(-1) if flipped else crop
         angle = self.hue_angle(index)
-        crop = turn_hue(crop, angle) if angle else crop
-        cast = self.cast(index)
-        if cast is not None:
-            crop = (crop + cast[:, None, None]).clamp(-1.0, 1.0)
-        return crop.contiguous()
+        return (turn_hue(crop, angle) if angle else crop).contiguous()
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

@@ -82,15 +82,13 @@ class TrainConfig:
     half cosine to ``COSINE_FINAL_FRACTION * lr`` at ``steps`` (so a run resumed with more ``steps`` stretches
     the rest of its cosine, and differs from a run given that many steps from the start). ``ema_decay`` > 0 keeps
     an exponential moving average of the weights (what :meth:`Trainer.averaged_model` returns and evaluation
-    uses). ``colour_cast`` (the ``"photographs"`` dataset only) shifts half of the training crops by a random
-    offset per channel of at most that much (:meth:`~encoderlab.data.photographs.PhotoCrops.cast`).
+    uses).
     Chapter 8, *Training on a CPU*.
     """
 
     dataset: str = "digits"
     image_size: int | None = None
     val_fraction: float = 0.2
-    colour_cast: float = 0.0
     model: str | dict = "tiny"
     steps: int = 500
     batch_size: int = 64
@@ -118,9 +116,6 @@ class TrainConfig:
         if self.image_size is not None:
             check_int("image_size", self.image_size, min_value=8)
         check_float("val_fraction", self.val_fraction, min_value=0.05, max_value=0.5)
-        check_float("colour_cast", self.colour_cast, min_value=0.0, max_value=1.0)
-        if self.colour_cast and self.dataset != "photographs":
-            raise ValueError(f"colour_cast is an augmentation of the 'photographs' dataset, not of {self.dataset!r}")
         if isinstance(self.model, str):
             check_one_of("model", self.model, tuple(MODEL_PRESETS))
         elif not isinstance(self.model, dict):

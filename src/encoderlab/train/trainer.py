@@ -68,8 +68,7 @@ class Trainer:
         # refused before any data is loaded: a model that does not build, or images it cannot take
         config.check_model(None if train_data is None else train_data.image_shape)
         self.train_data = train_data if train_data is not None else make_dataset(
-            config.dataset, "train", config.image_size, val_fraction=config.val_fraction, seed=config.seed,
-            colour_cast=config.colour_cast)
+            config.dataset, "train", config.image_size, val_fraction=config.val_fraction, seed=config.seed)
         self.val_data = val_data if val_data is not None else make_dataset(
             config.dataset, "val", config.image_size, val_fraction=config.val_fraction, seed=config.seed)
         if self.val_data.image_shape != self.train_data.image_shape:

@@ -12,8 +12,8 @@ schedule, and an average of the weights (which is what is shipped).
 Sized on a 2-core AMD EPYC with AVX-512 BF16 (bfloat16 in hardware, no AMX): ``make weights`` trains both
 recipes at once, each in one process with one CPU thread (:data:`RECIPE_THREADS`; a CPU run repeats bit for
 bit only with the same thread count), kl-f8 at about 1.6 s per step and kl-f4 at 1.9 s on 128x128 crops, so
-each takes about two and a quarter hours. On a CPU without native bfloat16 the same recipe trains in float32,
-slower (1.6 times the bfloat16 step on a Xeon with AMX; far more on a machine where float32 convolutions are
+each takes about two and a quarter hours (on a 2-core Xeon with AMX, a kl-f4 step took 1.55 s, two runs
+side by side). On a CPU without native bfloat16 the same recipe trains in float32, slower (1.6 times the bfloat16 step on a Xeon with AMX; far more on a machine where float32 convolutions are
 slow too). Both models use 8 GroupNorm groups (:data:`~encoderlab.train.config.MODEL_PRESETS`). A
 step checkpoint is kept every 200 steps, so that the held-out quality can be measured against the steps after
 the run (:mod:`~encoderlab.train.publish`). The card of each shipped model records the machine, the wall
